@@ -1,0 +1,292 @@
+/**
+ * MAML for policy gradients as pure functions over per-task tensors.
+ *
+ * For T tasks, starting from the meta-parameters θ (P_0 = θ for every task), k inner steps
+ *     P_{i+1} = P_i − α ∇L_in(P_i; D_i)            (VPG loss on the task's train episodes D_i)
+ * give the adapted parameters θ'_t = P_k. The meta-objective is the mean over tasks of the
+ * importance-sampled surrogate on the validation episodes sampled with θ'_t.
+ *
+ * Second-order terms never need a third derivative: by the chain rule the meta-gradient is
+ *     ∇_θ L = mean_t J_tᵀ ∇L_t(θ'_t),  J_tᵀ w = (I − α H_0)…(I − α H_{k−1}) w
+ * with H_i the inner loss's Hessian at P_i (symmetric), and since the KL between the old and the
+ * new adapted policies has zero gradient at θ_old, its Hessian there is exactly
+ *     ∇²KL = mean_t J_tᵀ F_t J_t        (F_t: the KL Hessian at θ'_t, i.e. the Fisher)
+ * so every product costs 2k inner Hessian-vector products and one Fisher-vector product, each a
+ * double backward pass through the higher-order-safe ops. `--first-order` sets J = I.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type Params, type PolicySpec, klFrom, logProb, meanOf, logStdTensor, toParams } from './policy.ts';
+import { exp } from '../src/tensor/ops.ts';
+
+/** One task's batch of episodes as tensors: N = episodes × horizon rows (padding included). */
+export interface TaskData {
+  obs: tf.Tensor; // [N, obsDim]
+  actions: tf.Tensor; // [N, actDim]
+  advantages: tf.Tensor; // [N]
+  /** mask / (number of real steps): a weighted sum with these is the mean over real steps. */
+  weights: tf.Tensor; // [N]
+}
+
+export function disposeTaskData(ds: TaskData[]): void {
+  for (const d of ds) tf.dispose([d.obs, d.actions, d.advantages, d.weights]);
+}
+
+/** Inner (VPG) loss of one task: −mean log π(a|s)·A. */
+export function innerLoss(spec: PolicySpec, P: Params, d: TaskData): tf.Tensor {
+  return tf.neg(tf.sum(tf.mul(tf.mul(logProb(spec, P, d.obs, d.actions), d.advantages), d.weights)));
+}
+
+/** Applies `f` to every task's slice of a flat list of T × (params per task) tensors. */
+function perTask<R>(flat: tf.Tensor[], T: number, f: (P: Params, t: number) => R): R[] {
+  const n = flat.length / T;
+  return Array.from({ length: T }, (_, t) => f(flat.slice(t * n, (t + 1) * n), t));
+}
+
+/** Gradients of Σ_t f(P_t, t) with respect to every P_t (so task t's slice is ∇f_t). */
+function gradsPerTask(Ps: Params[], f: (P: Params, t: number) => tf.Tensor): Params[] {
+  const T = Ps.length;
+  const g = tf.grads((...flat: tf.Tensor[]) => tf.addN(perTask(flat, T, f)))(Ps.flat());
+  return perTask(g, T, (P) => P);
+}
+
+/** Hessian-vector products of every f(P_t, t) with V_t. */
+function hvpPerTask(Ps: Params[], V: Params[], f: (P: Params, t: number) => tf.Tensor): Params[] {
+  const T = Ps.length;
+  const Vflat = V.flat();
+  const hv = tf.grads((...flat: tf.Tensor[]) => {
+    const g = tf.grads((...inner: tf.Tensor[]) => tf.addN(perTask(inner, T, f)))(flat);
+    return tf.addN(g.map((gi, i) => tf.sum(tf.mul(gi, Vflat[i]))));
+  })(Ps.flat());
+  return perTask(hv, T, (P) => P);
+}
+
+/** One inner step for every task: P_t − α ∇L_in(P_t; D_t). */
+export function adaptStep(spec: PolicySpec, Ps: Params[], ds: TaskData[], lr: number): Params[] {
+  const g = gradsPerTask(Ps, (P, t) => innerLoss(spec, P, ds[t]));
+  return Ps.map((P, t) => P.map((p, i) => tf.sub(p, tf.mul(g[t][i], lr))));
+}
+
+/** Mean over tasks, flattened into one float64 vector. */
+export function meanOverTasks(G: Params[]): Float64Array {
+  const T = G.length;
+  const means = tf.tidy(() => G[0].map((_, i) => tf.div(tf.addN(G.map((g) => g[i])), T)));
+  const out = new Float64Array(means.reduce((s, m) => s + m.size, 0));
+  let k = 0;
+  for (const m of means) {
+    out.set(m.dataSync(), k);
+    k += m.size;
+  }
+  tf.dispose(means);
+  return out;
+}
+
+/** The first ⌈fraction · rows⌉ rows of a task's data, reweighted to a mean over that subset. */
+export function subsampleTaskData(d: TaskData, fraction: number): TaskData {
+  return tf.tidy(() => {
+    const N = d.obs.shape[0];
+    const n = Math.max(1, Math.ceil(fraction * N));
+    const w = tf.slice(d.weights, 0, n);
+    const total = tf.sum(w);
+    // All-padding subsets keep zero weight rather than dividing by zero.
+    const weights = tf.div(w, tf.maximum(total, 1e-12));
+    return {
+      obs: tf.slice(d.obs, 0, n),
+      actions: tf.slice(d.actions, 0, n),
+      advantages: tf.slice(d.advantages, 0, n),
+      weights,
+    };
+  });
+}
+
+export interface MetaObjectiveOptions {
+  spec: PolicySpec;
+  /** Inner-loop step size α. */
+  fastLr: number;
+  firstOrder: boolean;
+  /** Damping added to the KL Hessian-vector product. */
+  damping: number;
+  /**
+   * Fraction of each task's rows (whole episodes first) used in the KL Hessian-vector product
+   * (1 = exact). The product only shapes the step direction; the line search checks the real KL.
+   */
+  hvpSubsample: number;
+}
+
+/** Old adapted policy's outputs on one task's validation data. */
+interface OldPolicy {
+  logp: tf.Tensor;
+  mean: tf.Tensor;
+  logStd: tf.Tensor;
+}
+
+/**
+ * The MAML-TRPO outer objective around the current meta-parameters θ_old. Built in the order
+ * the data arrives: `addInnerStep(D_i)` for each inner step's train episodes (sampled with
+ * `adapted()`), then `setValidation(D_val)` with the episodes sampled by the adapted policies.
+ * Owns the tensors it is given; call `dispose()` when done.
+ */
+export class MetaObjective {
+  private readonly chain: Params[][]; // P_0 … P_k at θ_old, one Params per task
+  private readonly train: TaskData[][] = [];
+  private valid: TaskData[] | null = null;
+  private old: OldPolicy[] = [];
+  // Subsampled copies used by the Hessian-vector product.
+  private hvpTrain: TaskData[][] = [];
+  private hvpValid: TaskData[] = [];
+  private hvpOld: OldPolicy[] = [];
+
+  constructor(private readonly o: MetaObjectiveOptions, thetaOld: ArrayLike<number>, readonly numTasks: number) {
+    this.chain = [this.tiled(thetaOld)];
+  }
+
+  /** θ for every task. Distinct tensor objects per task (clones share memory): tf.grads keys by tensor. */
+  private tiled(theta: ArrayLike<number>): Params[] {
+    const P = toParams(this.o.spec, theta);
+    const out = Array.from({ length: this.numTasks }, () => P.map((p) => tf.clone(p)));
+    tf.dispose(P);
+    return out;
+  }
+
+  /** Adds one inner step on train episodes sampled with the current `adapted()` parameters. */
+  addInnerStep(ds: TaskData[]): void {
+    if (this.valid) throw new Error('addInnerStep: validation data is already set');
+    if (ds.length !== this.numTasks) throw new Error(`addInnerStep: ${ds.length} tasks of data for ${this.numTasks} tasks`);
+    this.train.push(ds);
+    this.hvpTrain.push(this.o.hvpSubsample < 1 ? ds.map((d) => subsampleTaskData(d, this.o.hvpSubsample)) : ds);
+    const prev = this.adapted();
+    this.chain.push(tf.tidy(() => adaptStep(this.o.spec, prev, ds, this.o.fastLr)));
+  }
+
+  /** Adapted parameters per task (P_k at θ_old). */
+  adapted(): Params[] {
+    return this.chain[this.chain.length - 1];
+  }
+
+  /** Sets the validation episodes (sampled with `adapted()`) and records the old policy on them. */
+  setValidation(ds: TaskData[]): void {
+    this.valid = ds;
+    this.hvpValid = this.o.hvpSubsample < 1 ? ds.map((d) => subsampleTaskData(d, this.o.hvpSubsample)) : ds;
+    const record = (data: TaskData[]) =>
+      data.map((d, t) =>
+        tf.tidy(() => {
+          const P = this.adapted()[t];
+          return { logp: logProb(this.o.spec, P, d.obs, d.actions), mean: meanOf(this.o.spec, P, d.obs), logStd: tf.clone(logStdTensor(P)) };
+        }),
+      );
+    this.old = record(ds);
+    this.hvpOld = this.o.hvpSubsample < 1 ? record(this.hvpValid) : this.old;
+  }
+
+  private get validData(): TaskData[] {
+    if (!this.valid) throw new Error('MetaObjective: setValidation() has not been called');
+    return this.valid;
+  }
+
+  private surrogate(P: Params, t: number): tf.Tensor {
+    const d = this.validData[t];
+    const ratio = exp(tf.sub(logProb(this.o.spec, P, d.obs, d.actions), this.old[t].logp));
+    return tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights)));
+  }
+
+  private kl(P: Params, d: TaskData, old: OldPolicy): tf.Tensor {
+    return tf.sum(tf.mul(klFrom(this.o.spec, P, d.obs, old.mean, old.logStd), d.weights));
+  }
+
+  /** P_0 … P_k from flat θ (values only). */
+  private adaptChain(theta: ArrayLike<number>): Params[][] {
+    const chain = [this.tiled(theta)];
+    for (const ds of this.train) {
+      const prev = chain[chain.length - 1];
+      chain.push(tf.tidy(() => adaptStep(this.o.spec, prev, ds, this.o.fastLr)));
+    }
+    return chain;
+  }
+
+  private disposeChain(chain: Params[][]): void {
+    chain.forEach((Ps) => Ps.forEach((P) => tf.dispose(P)));
+  }
+
+  /** W_t ← J_tᵀ W_t (backward) or J_t W_t (forward) for every task; identity when first-order. */
+  private throughChain(W: Params[], chain: Params[][], train: TaskData[][], backward: boolean): Params[] {
+    if (this.o.firstOrder) return W;
+    const k = train.length;
+    for (let j = 0; j < k; j++) {
+      const i = backward ? k - 1 - j : j;
+      const HW = hvpPerTask(chain[i], W, (P, t) => innerLoss(this.o.spec, P, train[i][t]));
+      W = W.map((w, t) => w.map((x, n) => tf.sub(x, tf.mul(HW[t][n], this.o.fastLr))));
+    }
+    return W;
+  }
+
+  private gradientAt(chain: Params[][], f: (P: Params, t: number) => tf.Tensor): Float64Array {
+    const W = tf.tidy(() => this.throughChain(gradsPerTask(chain[chain.length - 1], f), chain, this.train, true));
+    const g = meanOverTasks(W);
+    W.forEach((w) => tf.dispose(w));
+    return g;
+  }
+
+  /** Gradient of the mean surrogate with respect to θ, at θ_old. */
+  metaGradient(): Float64Array {
+    return this.gradientAt(this.chain, (P, t) => this.surrogate(P, t));
+  }
+
+  /** Gradient of the mean KL(old adapted ‖ new adapted) with respect to θ, at any θ. */
+  klGradient(theta: ArrayLike<number>): Float64Array {
+    const chain = this.adaptChain(theta);
+    try {
+      return this.gradientAt(chain, (P, t) => this.kl(P, this.validData[t], this.old[t]));
+    } finally {
+      this.disposeChain(chain);
+    }
+  }
+
+  /** (∇²KL + damping·I) v at θ_old, on the `hvpSubsample` fraction of the data. */
+  fisherVectorProduct(v: Float64Array): Float64Array {
+    const W = tf.tidy(() => {
+      const V = this.tiled(v);
+      const U = this.throughChain(V, this.chain, this.hvpTrain, false);
+      const FU = hvpPerTask(this.adapted(), U, (P, t) => this.kl(P, this.hvpValid[t], this.hvpOld[t]));
+      return this.throughChain(FU, this.chain, this.hvpTrain, true);
+    });
+    const out = meanOverTasks(W);
+    W.forEach((w) => tf.dispose(w));
+    for (let i = 0; i < out.length; i++) out[i] += this.o.damping * v[i];
+    return out;
+  }
+
+  /** Mean surrogate loss and mean KL after adapting from θ (used by the line search). */
+  evaluate(theta: ArrayLike<number>): { loss: number; kl: number } {
+    const chain = this.adaptChain(theta);
+    const [loss, kl] = tf.tidy(() => {
+      const Pk = chain[chain.length - 1];
+      const T = this.numTasks;
+      return [
+        tf.div(tf.addN(Pk.map((P, t) => this.surrogate(P, t))), T),
+        tf.div(tf.addN(Pk.map((P, t) => this.kl(P, this.validData[t], this.old[t]))), T),
+      ];
+    });
+    const result = { loss: loss.dataSync()[0], kl: kl.dataSync()[0] };
+    tf.dispose([loss, kl]);
+    this.disposeChain(chain);
+    return result;
+  }
+
+  /** Mean surrogate loss at θ_old. */
+  lossAtOld(): number {
+    const l = tf.tidy(() => tf.div(tf.addN(this.adapted().map((P, t) => this.surrogate(P, t))), this.numTasks));
+    const out = l.dataSync()[0];
+    l.dispose();
+    return out;
+  }
+
+  dispose(): void {
+    this.disposeChain(this.chain);
+    const subsampled = this.o.hvpSubsample < 1;
+    for (const ds of this.train) disposeTaskData(ds);
+    if (subsampled) for (const ds of this.hvpTrain) disposeTaskData(ds);
+    if (this.valid) disposeTaskData(this.valid);
+    if (subsampled) disposeTaskData(this.hvpValid);
+    const olds = subsampled ? [...this.old, ...this.hvpOld] : this.old;
+    for (const o of olds) tf.dispose([o.logp, o.mean, o.logStd]);
+  }
+}

@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/tensor/backend.ts';
+import { makeVector, make } from '../envs/registry.ts';
+import { Rng } from '../src/core/rng.ts';
+import { initParams, toFlat, type PolicySpec } from '../agents/policy.ts';
+import { sampleEpisodes, computeAdvantages, toTaskData } from '../src/experiments/sampler.ts';
+import { MetaObjective } from '../agents/maml.ts';
+import { trpoStep } from '../agents/trpo.ts';
+
+const be = await initBackend(process.argv[2] ?? 'wasm');
+console.log('backend', be);
+const T = 20, M = 20;
+const spec: PolicySpec = { obsDim: 2, actDim: 2, hidden: [64, 64], activation: 'tanh', initStd: 1 };
+const rng = new Rng(1);
+let theta = initParams(spec, rng);
+const env = makeVector('navigation', T * M);
+const single = make('navigation');
+for (let it = 0; it < Number(process.argv[3] ?? 5); it++) {
+  const t0 = performance.now();
+  const tasks = single.sampleTasks(T, rng);
+  const tr = await sampleEpisodes({ env, spec, episodesPerTask: M }, tasks, tasks.map(() => theta), rng);
+  const trAdv = computeAdvantages(tr, T, { gamma: 0.99, gaeLambda: 1 });
+  const t1 = performance.now();
+  const obj = new MetaObjective({ spec, fastLr: 0.1, firstOrder: false, damping: 1e-5, hvpSubsample: Number(process.argv[4] ?? 1) }, theta, T);
+  obj.addInnerStep(toTaskData(tr, T, trAdv));
+  const adapted = obj.adapted().map(toFlat);
+  const t2 = performance.now();
+  const va = await sampleEpisodes({ env, spec, episodesPerTask: M }, tasks, adapted, rng);
+  const vaAdv = computeAdvantages(va, T, { gamma: 0.99, gaeLambda: 1 });
+  obj.setValidation(toTaskData(va, T, vaAdv));
+  const t3 = performance.now();
+  const g = obj.metaGradient();
+  const t4 = performance.now();
+  let nf = 0;
+  const res = trpoStep(theta, { gradient: g, fvp: (v) => { nf++; return obj.fisherVectorProduct(v); }, evaluate: (th) => obj.evaluate(th), lossBefore: obj.lossAtOld() }, { maxKl: 0.01, cgIters: 10, lsMaxSteps: 15, lsBacktrack: 0.8 });
+  const t5 = performance.now();
+  theta = res.theta;
+  obj.dispose();
+  console.log(`it ${it} before ${tr.meanReturn().toFixed(2)} after ${va.meanReturn().toFixed(2)} | sample ${(t1-t0 + t3-t2).toFixed(0)}ms adapt ${(t2-t1).toFixed(0)} grad ${(t4-t3).toFixed(0)} trpo ${(t5-t4).toFixed(0)} (fvp ${nf}, ls ${res.lsSteps}, kl ${res.kl.toExponential(2)}) tensors ${tf.memory().numTensors}`);
+}
