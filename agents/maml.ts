@@ -15,7 +15,7 @@
  * double backward pass through the higher-order-safe ops. `--first-order` sets J = I.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Params, type PolicySpec, klFrom, logProb, meanOf, logStdTensor, toParams } from './policy.ts';
+import { type Params, type PolicySpec, klFrom, logProb, meanOf, logStdTensor, toFlat, toParams } from './policy.ts';
 import { exp } from '../src/tensor/ops.ts';
 
 /** One task's batch of episodes as tensors: N = episodes × horizon rows (padding included). */
@@ -289,4 +289,14 @@ export class MetaObjective {
     const olds = subsampled ? [...this.old, ...this.hvpOld] : this.old;
     for (const o of olds) tf.dispose([o.logp, o.mean, o.logStd]);
   }
+}
+
+/** One inner step from per-task flat parameters, returned as flat vectors (no graph kept). */
+export function adaptFlat(spec: PolicySpec, thetas: ArrayLike<number>[], ds: TaskData[], lr: number): Float32Array[] {
+  const Ps = thetas.map((th) => toParams(spec, th));
+  const out = tf.tidy(() => adaptStep(spec, Ps, ds, lr));
+  const flats = out.map((P) => toFlat(P));
+  Ps.forEach((P) => tf.dispose(P));
+  out.forEach((P) => tf.dispose(P));
+  return flats;
 }

@@ -67,11 +67,12 @@ export class Navigation implements TaskEnv<NavigationTask> {
   }
 
   step(action: Float32Array): StepResult {
-    const ax = clip(action[0]);
-    const ay = clip(action[1]);
-    if (!Number.isFinite(ax) || !Number.isFinite(ay)) {
+    // Check before clipping: clipping would turn ±Infinity into ±0.1 and hide a diverged policy.
+    if (!Number.isFinite(action[0]) || !Number.isFinite(action[1])) {
       throw new NumericError(`navigation: action contains a non-finite value (${action[0]}, ${action[1]})`);
     }
+    const ax = clip(action[0]);
+    const ay = clip(action[1]);
     this.x += ax;
     this.y += ay;
     this.t += 1;

@@ -5,7 +5,7 @@
  * rollout runs in one synchronous loop, no scheduling overhead) or asynchronous (an Observable or
  * Promise: remote simulators), and unsubscribing stops stepping at once.
  */
-import { Observable, defer, from, reduce, map, type OperatorFunction, isObservable } from 'rxjs';
+import { Observable, defer, from, reduce, map, take, type OperatorFunction, isObservable } from 'rxjs';
 import type { VectorStepResult } from '../core/env.ts';
 import type { Box } from '../core/spaces.ts';
 import { EpisodeBatch } from '../core/episodes.ts';
@@ -59,20 +59,43 @@ export function rollout$(env: SteppableVectorEnv, act: ActFn, options: RolloutOp
     let t = 0;
     let stopped = false;
 
-    // Runs a possibly-async value through `k`; sync values continue in the caller's loop.
-    const run = <T>(x: Maybe<T>, k: (v: T) => void): boolean => {
+    // Runs a possibly-async value through `k`. Returns true when `k` already ran (a plain value or
+    // an Observable that answered inside subscribe()), so the caller's loop continues without
+    // recursion; otherwise the answer's arrival resumes the loop. Errors thrown by `k` in an
+    // async callback go to the subscriber: RxJS would otherwise report them as unhandled.
+    const run = <T>(x: Maybe<T>, k: (v: T) => void, what: string): boolean => {
       if (!isAsync(x)) {
         k(x);
         return true;
       }
-      const inner = from(x).subscribe({
+      let answered = false;
+      let inSubscribe = true;
+      let syncValue: T | undefined;
+      const inner = from(x).pipe(take(1)).subscribe({
         next: (v) => {
-          inner?.unsubscribe();
-          k(v);
+          answered = true;
+          if (inSubscribe) {
+            syncValue = v;
+            return;
+          }
+          try {
+            k(v);
+          } catch (e) {
+            subscriber.error(e);
+            return;
+          }
           loop();
         },
         error: (e) => subscriber.error(e),
+        complete: () => {
+          if (!answered) subscriber.error(new Error(`${what} completed without a result`));
+        },
       });
+      inSubscribe = false;
+      if (answered) {
+        k(syncValue as T);
+        return true;
+      }
       subscriber.add(inner);
       return false;
     };
@@ -94,7 +117,7 @@ export function rollout$(env: SteppableVectorEnv, act: ActFn, options: RolloutOp
             return;
           }
           const actions = act(obs, t);
-          if (!run(env.step(actions), onStep(actions))) return;
+          if (!run(env.step(actions), onStep(actions), `env.step at step ${t}`)) return;
         }
       } catch (e) {
         subscriber.error(e);
@@ -102,7 +125,7 @@ export function rollout$(env: SteppableVectorEnv, act: ActFn, options: RolloutOp
     };
 
     try {
-      if (run(env.reset(options.seed), (o) => { assertFinite('observation at reset', o); obs = o; })) loop();
+      if (run(env.reset(options.seed), (o) => { assertFinite('observation at reset', o); obs = o; }, 'env.reset')) loop();
     } catch (e) {
       subscriber.error(e);
     }

@@ -1,0 +1,214 @@
+/**
+ * `metarl`: meta-train, evaluate and try out the agent.
+ *   metarl train --env navigation [--preset P] [--config f.yaml] [--seed N] [--out DIR] [--resume DIR]
+ *   metarl eval --run DIR [--tasks 100] [--steps 3]
+ *   metarl quickstart            (what `npm start` runs: a short training, then an evaluation)
+ * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { ConfigError, NumericError } from './core/errors.ts';
+import { ENV_NAMES } from '../envs/registry.ts';
+import { BACKENDS, initBackend } from './tensor/backend.ts';
+import { PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
+import { loadCheckpoint } from './io/checkpoint.ts';
+import { train } from './experiments/train.ts';
+import type { BatchMetrics } from './experiments/metaBatch.ts';
+import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
+
+const num = (field: string) => (v: string) => {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) throw new ConfigError(field, `expected a number, got '${v}'`);
+  return x;
+};
+
+interface TrainFlags {
+  env: string;
+  preset: string;
+  config?: string;
+  seed?: number;
+  out?: string;
+  resume?: string;
+  backend?: string;
+  numBatches?: number;
+  firstOrder?: boolean;
+  hvpSubsample?: number;
+}
+
+function progressReporter(label: string) {
+  const tty = Boolean(process.stderr.isTTY);
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        { format: `${label} {bar} {value}/{total} | ETA {eta_formatted} | return before {before} after {after} | {secs}s/batch`, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  let started = false;
+  return {
+    update(done: number, total: number, m: BatchMetrics) {
+      const secs = (m.secondsSampling + m.secondsInner + m.secondsOuter).toFixed(1);
+      const payload = { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs };
+      if (bar) {
+        if (!started) bar.start(total, 0, payload);
+        started = true;
+        bar.update(done, payload);
+      } else {
+        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${secs} s)\n`);
+      }
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+/** SIGINT: first press stops after the current meta-batch (with a checkpoint), second aborts. */
+function interruptFlag(): { requested: () => boolean; dispose: () => void } {
+  let requested = false;
+  const onInt = () => {
+    if (requested) process.exit(130);
+    requested = true;
+    process.stderr.write('\nstopping after this meta-batch and writing a checkpoint (Ctrl-C again to abort)\n');
+  };
+  process.on('SIGINT', onInt);
+  return { requested: () => requested, dispose: () => process.off('SIGINT', onInt) };
+}
+
+async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
+  const file = flags.config ? readConfigFile(flags.config) : {};
+  const cfg = resolveConfig(flags.preset, file, {
+    env: flags.env,
+    seed: flags.seed,
+    out: flags.out,
+    backend: flags.backend,
+    numBatches: flags.numBatches,
+    firstOrder: flags.firstOrder,
+    hvpSubsample: flags.hvpSubsample,
+  });
+  const backend = await initBackend(cfg.backend);
+  process.stderr.write(`backend: ${backend}\n`);
+  const progress = progressReporter('meta-training');
+  const stop = interruptFlag();
+  try {
+    const r = await train(cfg, {
+      backend,
+      resumeDir: flags.resume,
+      onBatch: (b, total, m) => progress.update(b, total, m),
+      shouldStop: stop.requested,
+    });
+    progress.stop();
+    process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
+    return { runDir: r.runDir, cfg, theta: r.theta, stopped: r.stopped };
+  } finally {
+    progress.stop();
+    stop.dispose();
+  }
+}
+
+function printEval(r: EvalResult, tasks: number): void {
+  console.log(`adaptation on ${tasks} new tasks (mean return ± standard error):`);
+  for (const s of r.steps) {
+    console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}`);
+  }
+}
+
+async function runEval(opts: { run: string; tasks: number; steps: number; seed: number; backend?: string }): Promise<EvalResult> {
+  const ck = loadCheckpoint(opts.run);
+  const backend = await initBackend(opts.backend ?? ck.config.backend);
+  process.stderr.write(`backend: ${backend}; checkpoint after ${ck.batch} meta-batches\n`);
+  const r = await evaluateAdaptation(ck.config, ck.theta, {
+    tasks: opts.tasks,
+    steps: opts.steps,
+    seed: opts.seed,
+    onProgress: (d, t) => process.stderr.write(`  evaluated ${d}/${t} tasks\r`),
+  });
+  process.stderr.write('\n');
+  writeFileSync(join(opts.run, 'eval.json'), JSON.stringify({ tasks: opts.tasks, seed: opts.seed, batch: ck.batch, backend, ...r }, null, 1));
+  printEval(r, opts.tasks);
+  return r;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('metarl')
+    .description('Continual meta-reinforcement learning: MAML-TRPO on built-in simulators.')
+    .exitOverride()
+    .showHelpAfterError(false);
+
+  program
+    .command('train')
+    .description('meta-train a policy (MAML-TRPO) and save checkpoints in a run folder')
+    .addOption(new Option('--env <name>', 'built-in simulator').choices([...ENV_NAMES]).default('navigation'))
+    .addOption(new Option('--preset <name>', 'starting settings').choices(PRESET_NAMES).default('pytorch-maml-rl'))
+    .option('--config <file>', 'YAML file of config fields overriding the preset (fields below)')
+    .option('--seed <n>', 'random seed', num('--seed'))
+    .option('--out <dir>', 'folder for run folders (default runs)')
+    .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
+    .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
+    .option('--first-order', 'first-order MAML (no second-order terms)')
+    .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
+    .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
+    .action(async (flags: TrainFlags) => {
+      const r = await runTrain(flags);
+      if (r.stopped) process.exitCode = 130;
+    });
+
+  program
+    .command('eval')
+    .description('returns after 0..K adaptation steps on new tasks, for a trained run')
+    .requiredOption('--run <dir>', 'run folder with a checkpoint')
+    .option('--tasks <n>', 'number of new tasks', num('--tasks'), 100)
+    .option('--steps <k>', 'adaptation steps', num('--steps'), 3)
+    .option('--seed <n>', 'seed for the evaluation tasks and noise', num('--seed'), 1_000_003)
+    .addOption(new Option('--backend <name>', 'tensor backend (default: the run\'s)').choices([...BACKENDS]))
+    .action(async (o) => {
+      await runEval(o);
+    });
+
+  program
+    .command('quickstart')
+    .description('short meta-training on navigation, then an adaptation evaluation (npm start)')
+    .option('--out <dir>', 'folder for run folders', 'runs')
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]).default('auto'))
+    .action(async (o: { out: string; backend: string }) => {
+      const r = await runTrain({ env: 'navigation', preset: 'quick', out: o.out, backend: o.backend });
+      if (r.stopped) {
+        process.exitCode = 130;
+        return;
+      }
+      const ev = await runEval({ run: r.runDir, tasks: 40, steps: 3, seed: 1_000_003 });
+      const gain = ev.mean[1] - ev.mean[0];
+      console.log(`one adaptation step changes the mean return by ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} (${gain > 0 ? 'improvement' : 'no improvement'})`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      return 2; // commander already printed the one-line reason
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof NumericError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 3;
+    }
+    process.stderr.write(`error: ${(e as Error).message ?? e}\n`);
+    return 1;
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/.*\//, ''));
+if (isMain) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

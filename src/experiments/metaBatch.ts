@@ -1,0 +1,123 @@
+/**
+ * One MAML-TRPO meta-batch: sample tasks, sample and adapt (k inner steps), sample with the
+ * adapted policies, then one TRPO update of the meta-parameters. Plumbing only: the algorithm
+ * lives in agents/.
+ */
+import type { TaskEnv, VectorEnv } from '../core/env.ts';
+import { assertFinite } from '../core/errors.ts';
+import type { Rng } from '../core/rng.ts';
+import { make, makeVector } from '../../envs/registry.ts';
+import { MetaObjective } from '../../agents/maml.ts';
+import { type PolicySpec, toFlat } from '../../agents/policy.ts';
+import { trpoStep } from '../../agents/trpo.ts';
+import type { Config } from '../io/config.ts';
+import { computeAdvantages, sampleEpisodes, toTaskData } from './sampler.ts';
+
+export interface BatchMetrics {
+  /** Mean episode return with the meta-parameters, before adaptation. */
+  returnBefore: number;
+  /** Mean episode return with the adapted parameters (after numSteps inner steps). */
+  returnAfter: number;
+  kl: number;
+  surrogateChange: number;
+  lsSteps: number;
+  accepted: boolean;
+  secondsSampling: number;
+  secondsInner: number;
+  secondsOuter: number;
+  envSteps: number;
+}
+
+export function policySpecOf(cfg: Config, env: TaskEnv<unknown>): PolicySpec {
+  return {
+    obsDim: env.observationSpace.size,
+    actDim: env.actionSpace.size,
+    hidden: cfg.hidden,
+    activation: cfg.activation,
+    initStd: cfg.initStd,
+  };
+}
+
+export class MetaLearner {
+  readonly taskSource: TaskEnv<unknown>;
+  readonly vecEnv: VectorEnv<unknown>;
+  readonly spec: PolicySpec;
+
+  constructor(readonly cfg: Config) {
+    this.taskSource = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
+    this.vecEnv = makeVector(cfg.env, cfg.metaBatchSize * cfg.episodesPerTask, { maxEpisodeSteps: cfg.horizon });
+    this.spec = policySpecOf(cfg, this.taskSource);
+  }
+
+  /** Runs one meta-batch from θ; returns the new θ and the batch's metrics. */
+  async step(theta: Float32Array, rng: Rng): Promise<{ theta: Float32Array; metrics: BatchMetrics }> {
+    const cfg = this.cfg;
+    const T = cfg.metaBatchSize;
+    const sampler = { env: this.vecEnv, spec: this.spec, episodesPerTask: cfg.episodesPerTask };
+    const tasks = this.taskSource.sampleTasks(T, rng);
+    const obj = new MetaObjective(
+      { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample },
+      theta,
+      T,
+    );
+    let secondsSampling = 0;
+    let secondsInner = 0;
+    let envSteps = 0;
+    const clock = () => performance.now() / 1000;
+    try {
+      let params: Float32Array[] = tasks.map(() => theta);
+      let returnBefore = NaN;
+      for (let i = 0; i < cfg.numSteps; i++) {
+        const t0 = clock();
+        const eps = await sampleEpisodes(sampler, tasks, params, rng);
+        const t1 = clock();
+        if (i === 0) returnBefore = eps.meanReturn();
+        envSteps += eps.lengths.reduce((a, b) => a + b, 0);
+        obj.addInnerStep(toTaskData(eps, T, computeAdvantages(eps, T, cfg)));
+        params = obj.adapted().map((P) => toFlat(P));
+        secondsSampling += t1 - t0;
+        secondsInner += clock() - t1;
+      }
+      const t2 = clock();
+      const valid = await sampleEpisodes(sampler, tasks, params, rng);
+      envSteps += valid.lengths.reduce((a, b) => a + b, 0);
+      const returnAfter = valid.meanReturn();
+      secondsSampling += clock() - t2;
+
+      const t3 = clock();
+      obj.setValidation(toTaskData(valid, T, computeAdvantages(valid, T, cfg)));
+      const gradient = obj.metaGradient();
+      assertFinite('meta-gradient', gradient);
+      const lossBefore = obj.lossAtOld();
+      assertFinite('surrogate loss', [lossBefore]);
+      const res = trpoStep(
+        theta,
+        { gradient, fvp: (v) => obj.fisherVectorProduct(v), evaluate: (th) => obj.evaluate(th), lossBefore },
+        { maxKl: cfg.maxKl, cgIters: cfg.cgIters, lsMaxSteps: cfg.lsMaxSteps, lsBacktrack: cfg.lsBacktrack },
+      );
+      assertFinite('updated parameters', res.theta);
+      const secondsOuter = clock() - t3;
+      return {
+        theta: res.theta,
+        metrics: {
+          returnBefore,
+          returnAfter,
+          kl: res.kl,
+          surrogateChange: res.improvement,
+          lsSteps: res.lsSteps,
+          accepted: res.accepted,
+          secondsSampling,
+          secondsInner,
+          secondsOuter,
+          envSteps,
+        },
+      };
+    } finally {
+      obj.dispose();
+    }
+  }
+
+  close(): void {
+    this.vecEnv.close();
+  }
+}

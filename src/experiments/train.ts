@@ -1,0 +1,111 @@
+/**
+ * The meta-training run: run folder, resolved config, JSONL metrics, atomic checkpoints, resume,
+ * progress reporting and clean stops (Ctrl-C checkpoints at the end of the current meta-batch).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { Rng } from '../core/rng.ts';
+import { NumericError } from '../core/errors.ts';
+import type { Config } from '../io/config.ts';
+import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
+import { initParams } from '../../agents/policy.ts';
+import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
+
+export const METRICS_FILE = 'metrics.jsonl';
+
+export interface TrainOptions {
+  /** Backend name in use (recorded in the run). */
+  backend: string;
+  /** Existing run folder to continue; its config is used. */
+  resumeDir?: string;
+  /** Called after every meta-batch. */
+  onBatch?: (batch: number, total: number, m: BatchMetrics) => void;
+  /** Checked between meta-batches: when it returns true, checkpoint and stop. */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  batchesDone: number;
+  theta: Float32Array;
+  stopped: boolean;
+}
+
+/** `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout). */
+export function newRunDir(cfg: Config, exp = 'maml-trpo'): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  return join(cfg.out, `${cfg.env}__${exp}__${cfg.seed}__${stamp}`);
+}
+
+export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
+  return {
+    batch,
+    'charts/return_before': m.returnBefore,
+    'charts/return_after': m.returnAfter,
+    'losses/kl': m.kl,
+    'losses/surrogate_change': m.surrogateChange,
+    'losses/ls_steps': m.lsSteps,
+    'losses/accepted': m.accepted,
+    'time/sampling_s': m.secondsSampling,
+    'time/inner_s': m.secondsInner,
+    'time/outer_s': m.secondsOuter,
+    'charts/env_steps': m.envSteps,
+  };
+}
+
+export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainResult> {
+  let cfg = cfgIn;
+  let runDir: string;
+  let start: Checkpoint;
+  if (opts.resumeDir) {
+    runDir = opts.resumeDir;
+    if (!hasCheckpoint(runDir)) throw new Error(`--resume: ${runDir} holds no checkpoint.json`);
+    start = loadCheckpoint(runDir);
+    cfg = { ...start.config, numBatches: Math.max(cfgIn.numBatches, start.config.numBatches) };
+  } else {
+    runDir = newRunDir(cfg);
+    mkdirSync(runDir, { recursive: true });
+    const rng = new Rng(cfg.seed);
+    const learner0 = new MetaLearner(cfg);
+    start = { batch: 0, theta: initParams(learner0.spec, rng), rng: rng.getState(), config: cfg, backend: opts.backend };
+    learner0.close();
+  }
+  writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
+  const log = new JsonlLog(join(runDir, METRICS_FILE));
+  // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
+  log.truncate((r) => (r.batch as number) < start.batch);
+
+  const learner = new MetaLearner(cfg);
+  const rng = new Rng(start.rng);
+  let theta = start.theta;
+  let batch = start.batch;
+  const save = () => saveCheckpoint(runDir, { batch, theta, rng: rng.getState(), config: cfg, backend: opts.backend });
+  if (!opts.resumeDir) save();
+  try {
+    while (batch < cfg.numBatches) {
+      if (opts.shouldStop?.()) {
+        save();
+        return { runDir, batchesDone: batch, theta, stopped: true };
+      }
+      const { theta: next, metrics } = await learner.step(theta, rng);
+      if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
+        throw new NumericError(`meta-batch ${batch}: non-finite returns`);
+      }
+      theta = next;
+      log.append(toRecord(batch, metrics));
+      batch += 1;
+      opts.onBatch?.(batch, cfg.numBatches, metrics);
+      if (batch % cfg.checkpointEvery === 0 || batch === cfg.numBatches) save();
+    }
+  } catch (e) {
+    if (e instanceof NumericError) {
+      e.message += ` (run ${runDir}: the last good checkpoint is kept)`;
+    }
+    throw e;
+  } finally {
+    learner.close();
+  }
+  return { runDir, batchesDone: batch, theta, stopped: false };
+}

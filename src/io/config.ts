@@ -1,0 +1,136 @@
+/**
+ * Run configuration: one schema, where every field carries the one-line description that is
+ * also its `--help` text. Values come from a preset, then a YAML file, then command-line flags;
+ * the resolved config is saved in the run folder. Invalid values raise a ConfigError naming the
+ * field and what it allows.
+ */
+import { z } from 'zod';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../core/errors.ts';
+import { ENV_NAMES } from '../../envs/registry.ts';
+import { BACKENDS } from '../tensor/backend.ts';
+
+const int = (min: number) => z.number().int().min(min);
+
+export const ConfigSchema = z
+  .object({
+    env: z.enum(ENV_NAMES).describe('built-in simulator to train on'),
+    seed: int(0).describe('random seed for tasks, action noise and initial weights'),
+    backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)'),
+    hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
+    activation: z.enum(['tanh', 'relu']).describe('hidden activation of the policy MLP'),
+    initStd: z.number().positive().describe('initial standard deviation of the Gaussian policy'),
+    metaBatchSize: int(1).describe('tasks per meta-batch'),
+    episodesPerTask: int(1).describe('episodes sampled per task for each inner step and for validation'),
+    horizon: int(1).describe('episode time limit in steps'),
+    numBatches: int(1).describe('number of meta-batches (outer updates) to train'),
+    fastLr: z.number().positive().describe('inner-loop (adaptation) step size'),
+    numSteps: int(1).describe('inner-loop gradient steps during meta-training'),
+    firstOrder: z.boolean().describe('drop second-order terms of the meta-gradient (first-order MAML)'),
+    gamma: z.number().gt(0).max(1).describe('discount factor'),
+    gaeLambda: z.number().min(0).max(1).describe('GAE lambda'),
+    maxKl: z.number().positive().describe('TRPO trust region: maximum mean KL per outer update'),
+    cgIters: int(1).describe('conjugate-gradient iterations of the TRPO step'),
+    cgDamping: z.number().min(0).describe('damping added to the KL Hessian-vector product'),
+    lsMaxSteps: int(1).describe('maximum backtracking line-search steps'),
+    lsBacktrack: z.number().gt(0).lt(1).describe('line-search step shrink factor'),
+    hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
+    checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
+    out: z.string().min(1).describe('folder under which run folders are created'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+const base: Config = {
+  env: 'navigation',
+  seed: 1,
+  backend: 'auto',
+  hidden: [64, 64],
+  activation: 'tanh',
+  initStd: 1,
+  metaBatchSize: 20,
+  episodesPerTask: 20,
+  horizon: 100,
+  numBatches: 50,
+  fastLr: 0.1,
+  numSteps: 1,
+  firstOrder: false,
+  gamma: 0.99,
+  gaeLambda: 1,
+  maxKl: 0.01,
+  cgIters: 10,
+  cgDamping: 1e-5,
+  lsMaxSteps: 15,
+  lsBacktrack: 0.8,
+  hvpSubsample: 1,
+  checkpointEvery: 10,
+  out: 'runs',
+};
+
+/** Named starting points; a config file and flags override them. */
+export const PRESETS = {
+  /** pytorch-maml-rl's navigation settings: 2×64 tanh, 20 tasks × 20 episodes, TRPO. */
+  'pytorch-maml-rl': base,
+  /** The MAML paper's policy (2×100 ReLU) with the same meta-training settings. */
+  paper: { ...base, hidden: [100, 100], activation: 'relu' },
+  /** A short run for the quick start: fewer tasks and batches, same algorithm. */
+  quick: { ...base, metaBatchSize: 10, episodesPerTask: 10, numBatches: 15, hvpSubsample: 0.2 },
+} satisfies Record<string, Config>;
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** One line per problem: `field: what is wrong (allowed: …)`. */
+function describeIssue(issue: z.core.$ZodIssue): ConfigError {
+  const field = issue.path.join('.') || '(config)';
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return new ConfigError(field, `invalid value; allowed: ${(issue.values as unknown[]).join(', ')}`);
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys: string[] }).keys;
+    return new ConfigError(keys.join(', '), `unknown field; allowed fields: ${Object.keys(ConfigSchema.shape).join(', ')}`);
+  }
+  return new ConfigError(field, issue.message);
+}
+
+/** Validates a complete config object. */
+export function validateConfig(raw: unknown): Config {
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) throw describeIssue(r.error.issues[0]);
+  return r.data;
+}
+
+/** Reads a YAML config file (a partial config: fields to override). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError('--config', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError('--config', `${path} must hold a mapping of field: value`);
+  return data as Record<string, unknown>;
+}
+
+/** preset ← file ← overrides, validated. */
+export function resolveConfig(preset: string, file: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Config {
+  if (!(preset in PRESETS)) throw new ConfigError('--preset', `unknown preset '${preset}'; allowed: ${PRESET_NAMES.join(', ')}`);
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return validateConfig({ ...PRESETS[preset as PresetName], ...file, ...defined });
+}
+
+/** `field — description` lines for `--help`. */
+export function describeFields(): string {
+  return Object.entries(ConfigSchema.shape)
+    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
+    .join('\n');
+}

@@ -1,0 +1,42 @@
+/** Shared helpers for tests: small random MAML problems on the active tfjs backend. */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../src/core/rng.ts';
+import type { TaskData } from '../agents/maml.ts';
+import type { PolicySpec } from '../agents/policy.ts';
+
+/** Random per-task data: N rows, the last `pad` of them padding (zero weight). */
+export function randomTaskData(spec: PolicySpec, T: number, N: number, rng: Rng, pad = 0): TaskData[] {
+  return Array.from({ length: T }, () => {
+    const obs = Float32Array.from({ length: N * spec.obsDim }, () => rng.range(-1, 1));
+    const act = Float32Array.from({ length: N * spec.actDim }, () => rng.normal());
+    const adv = Float32Array.from({ length: N }, () => rng.normal());
+    const w = new Float32Array(N).fill(1 / (N - pad));
+    w.fill(0, N - pad);
+    return {
+      obs: tf.tensor2d(obs, [N, spec.obsDim]),
+      actions: tf.tensor2d(act, [N, spec.actDim]),
+      advantages: tf.tensor1d(adv),
+      weights: tf.tensor1d(w),
+    };
+  });
+}
+
+export function randomDirection(n: number, rng: Rng): Float64Array {
+  const v = Float64Array.from({ length: n }, () => rng.normal());
+  const norm = Math.sqrt(v.reduce((a, b) => a + b * b, 0));
+  return v.map((x) => x / norm);
+}
+
+export function axpy(theta: ArrayLike<number>, eps: number, v: ArrayLike<number>): Float32Array {
+  return Float32Array.from(theta, (x, i) => x + eps * v[i]);
+}
+
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
