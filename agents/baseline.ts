@@ -52,7 +52,7 @@ export class LinearFeatureBaseline {
     }
     for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) xtx[j * k + i] = xtx[i * k + j];
     let ridge = this.initialRidge;
-    for (let attempt = 0; attempt < 5; attempt++, ridge *= 10) {
+    for (let attempt = 0; attempt < 5; attempt++, ridge = ridge > 0 ? ridge * 10 : 1e-5) {
       const A: number[][] = [];
       for (let i = 0; i < k; i++) {
         A.push(Array.from(xtx.subarray(i * k, (i + 1) * k)));

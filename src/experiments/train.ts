@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Rng } from '../core/rng.ts';
-import { NumericError } from '../core/errors.ts';
+import { NumericError, assertFinite } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
@@ -93,6 +93,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
       if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
         throw new NumericError(`meta-batch ${batch}: non-finite returns`);
       }
+      assertFinite(`parameters after meta-batch ${batch}`, next);
       theta = next;
       log.append(toRecord(batch, metrics));
       batch += 1;

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ConfigError } from '../src/core/errors.ts';
+import { PRESETS, readConfigFile, resolveConfig, validateConfig } from '../src/io/config.ts';
+
+describe('config', () => {
+  it('resolves preset ← file ← flags in that order', () => {
+    const cfg = resolveConfig('paper', { fastLr: 0.05, seed: 4 }, { seed: 9, out: undefined });
+    expect(cfg.hidden).toEqual([100, 100]);
+    expect(cfg.activation).toBe('relu');
+    expect(cfg.fastLr).toBe(0.05);
+    expect(cfg.seed).toBe(9);
+    expect(cfg.out).toBe(PRESETS.paper.out);
+  });
+
+  it.each([
+    [{ activation: 'sigmoid' }, 'activation', 'tanh, relu'],
+    [{ backend: 'tpu' }, 'backend', 'wasm'],
+    [{ env: 'cartpole' }, 'env', 'navigation'],
+    [{ fastLr: -1 }, 'fastLr', ''],
+    [{ lsBacktrack: 1.5 }, 'lsBacktrack', ''],
+    [{ hidden: [64, 0] }, 'hidden.1', ''],
+    [{ numBatchez: 3 }, 'numBatchez', 'numBatches'],
+  ])('rejects %j naming the field and what it allows', (patch, field, allowed) => {
+    let err: unknown;
+    try {
+      validateConfig({ ...PRESETS['pytorch-maml-rl'], ...patch });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).field).toBe(field);
+    expect((err as ConfigError).message).toContain(allowed);
+    expect((err as ConfigError).message).not.toContain('\n');
+  });
+
+  it('rejects an unknown preset and unreadable or malformed files', () => {
+    expect(() => resolveConfig('fast')).toThrow(/--preset.*allowed: pytorch-maml-rl, paper, quick/);
+    const dir = mkdtempSync(join(tmpdir(), 'metarl-cfg-'));
+    expect(() => readConfigFile(join(dir, 'missing.yaml'))).toThrow(ConfigError);
+    writeFileSync(join(dir, 'bad.yaml'), 'a: [1, 2\n');
+    expect(() => readConfigFile(join(dir, 'bad.yaml'))).toThrow(/not valid YAML/);
+    writeFileSync(join(dir, 'list.yaml'), '- 1\n- 2\n');
+    expect(() => readConfigFile(join(dir, 'list.yaml'))).toThrow(/mapping/);
+  });
+});
+
+describe('CLI bad input', () => {
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it.each([
+    [['train', '--backend', 'tpu'], 'auto, wasm, cpu, tensorflow, tensorflow-gpu'],
+    [['train', '--env', 'cartpole'], 'navigation'],
+    [['train', '--preset', 'fast'], 'pytorch-maml-rl'],
+    [['train', '--seed', 'abc'], '--seed'],
+  ])('%j exits 2 with one line naming the allowed values', (args, allowed) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('error'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(allowed);
+  });
+
+  it('an invalid config file value exits 2 naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metarl-cli-'));
+    const f = join(dir, 'c.yaml');
+    writeFileSync(f, 'maxKl: 0\n');
+    const r = run('train', '--config', f, '--out', dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/error: maxKl: /);
+  });
+});

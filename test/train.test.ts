@@ -1,0 +1,86 @@
+/**
+ * Meta-training end to end on navigation: determinism, resume continuing the same series,
+ * a NaN stopping the run with the last good checkpoint intact, and a learning smoke test.
+ */
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../src/tensor/backend.ts';
+import { resolveConfig } from '../src/io/config.ts';
+import { CHECKPOINT_FILE, loadCheckpoint } from '../src/io/checkpoint.ts';
+import { JsonlLog } from '../src/io/jsonl.ts';
+import { METRICS_FILE, train } from '../src/experiments/train.ts';
+import { MetaLearner } from '../src/experiments/metaBatch.ts';
+import { evaluateAdaptation } from '../src/experiments/evaluate.ts';
+import { NumericError } from '../src/core/errors.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+const tiny = (out: string, extra: Record<string, unknown> = {}) =>
+  resolveConfig('pytorch-maml-rl', { metaBatchSize: 4, episodesPerTask: 5, numBatches: 3, cgIters: 5, checkpointEvery: 1, out, ...extra });
+
+/** Metrics without wall-clock fields. */
+function series(runDir: string) {
+  return new JsonlLog(join(runDir, METRICS_FILE)).read().map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time/'))));
+}
+
+describe('meta-training', () => {
+  it('is deterministic for a seed and backend', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-det-'));
+    const a = await train(tiny(join(out, 'a'), { numBatches: 2 }), { backend: 'wasm' });
+    const b = await train(tiny(join(out, 'b'), { numBatches: 2 }), { backend: 'wasm' });
+    expect(series(a.runDir)).toHaveLength(2);
+    expect(series(a.runDir)).toEqual(series(b.runDir));
+    expect(Array.from(a.theta)).toEqual(Array.from(b.theta));
+    const c = await train(tiny(join(out, 'c'), { numBatches: 1, seed: 2 }), { backend: 'wasm' });
+    expect(series(c.runDir)[0]).not.toEqual(series(a.runDir)[0]);
+  });
+
+  it('resumes from a checkpoint and continues the same series', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-resume-'));
+    const full = await train(tiny(join(out, 'full')), { backend: 'wasm' });
+    let calls = 0;
+    const part = await train(tiny(join(out, 'part')), { backend: 'wasm', shouldStop: () => calls++ >= 2 });
+    expect(part.stopped).toBe(true);
+    expect(loadCheckpoint(part.runDir).batch).toBe(2);
+    const resumed = await train(tiny(join(out, 'ignored')), { backend: 'wasm', resumeDir: part.runDir });
+    expect(resumed.batchesDone).toBe(3);
+    expect(series(resumed.runDir)).toEqual(series(full.runDir));
+    expect(Array.from(resumed.theta)).toEqual(Array.from(full.theta));
+  });
+
+  it('stops on NaN parameters with a clear error and keeps the last good checkpoint', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-nan-'));
+    const first = await train(tiny(out, { numBatches: 1 }), { backend: 'wasm' });
+    const ckPath = join(first.runDir, CHECKPOINT_FILE);
+    const before = readFileSync(ckPath, 'utf8');
+    const spy = vi.spyOn(MetaLearner.prototype, 'step').mockImplementation(async function (this: MetaLearner, theta) {
+      const bad = Float32Array.from(theta);
+      bad[3] = NaN;
+      return { theta: bad, metrics: { returnBefore: -1, returnAfter: -1, kl: 0, surrogateChange: 0, lsSteps: 1, accepted: true, secondsSampling: 0, secondsInner: 0, secondsOuter: 0, envSteps: 0 } };
+    });
+    try {
+      await expect(train(tiny(out, { numBatches: 3 }), { backend: 'wasm', resumeDir: first.runDir })).rejects.toThrow(NumericError);
+      await expect(train(tiny(out, { numBatches: 3 }), { backend: 'wasm', resumeDir: first.runDir })).rejects.toThrow(/last good checkpoint/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readFileSync(ckPath, 'utf8')).toBe(before);
+  });
+});
+
+describe('learning smoke test (navigation)', () => {
+  it('meta-training raises the post-adaptation return, and one adaptation step improves on new tasks', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-smoke-'));
+    const cfg = resolveConfig('quick', { numBatches: 10, out, checkpointEvery: 10 });
+    const r = await train(cfg, { backend: 'wasm' });
+    const s = new JsonlLog(join(r.runDir, METRICS_FILE)).read();
+    const after = s.map((m) => m['charts/return_after'] as number);
+    expect(after.slice(-3).reduce((a, b) => a + b) / 3).toBeGreaterThan(after.slice(0, 3).reduce((a, b) => a + b) / 3 + 10);
+    const ev = await evaluateAdaptation(cfg, r.theta, { tasks: 20, steps: 1, seed: 99 });
+    expect(ev.mean[1]).toBeGreaterThan(ev.mean[0] + 2 * ev.stderr[0]);
+  });
+});
