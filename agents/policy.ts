@@ -59,37 +59,63 @@ export function initParams(spec: PolicySpec, rng: Rng): Float32Array {
 // ---------------------------------------------------------------- host (sampling)
 
 /**
- * Action means for `rows` observations with one flat parameter vector, in float64 on the host:
- * sampling needs many small forward passes, where a plain loop beats dispatching tensor ops.
+ * A policy's mean network on the host in float64, for sampling: many small forward passes,
+ * where a plain loop beats dispatching tensor ops. Weights are stored transposed so each output
+ * is a contiguous dot product.
  */
-export function hostMean(spec: PolicySpec, flat: Float32Array, obs: Float32Array, rows: number, out: Float32Array, outOffset = 0): void {
-  const sizes = [spec.obsDim, ...spec.hidden, spec.actDim];
-  const maxW = Math.max(...sizes);
-  let x = new Float64Array(maxW);
-  let y = new Float64Array(maxW);
-  const relu = spec.activation === 'relu';
-  for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < spec.obsDim; i++) x[i] = obs[r * spec.obsDim + i];
+export class HostPolicy {
+  private readonly layers: { nin: number; nout: number; wt: Float64Array; b: Float64Array }[] = [];
+  private readonly bufA: Float64Array;
+  private readonly bufB: Float64Array;
+  readonly std: Float64Array;
+
+  constructor(readonly spec: PolicySpec, flat: ArrayLike<number>) {
+    const sizes = [spec.obsDim, ...spec.hidden, spec.actDim];
     let k = 0;
     for (let l = 0; l + 1 < sizes.length; l++) {
-      const nin = sizes[l];
-      const nout = sizes[l + 1];
-      const bOff = k + nin * nout;
-      for (let j = 0; j < nout; j++) y[j] = flat[bOff + j];
-      for (let i = 0; i < nin; i++) {
-        const xi = x[i];
-        if (xi === 0) continue;
-        const row = k + i * nout;
-        for (let j = 0; j < nout; j++) y[j] += xi * flat[row + j];
-      }
-      k = bOff + nout;
-      if (l + 2 < sizes.length) for (let j = 0; j < nout; j++) y[j] = relu ? (y[j] > 0 ? y[j] : 0) : Math.tanh(y[j]);
-      const tmp = x;
-      x = y;
-      y = tmp;
+      const [nin, nout] = [sizes[l], sizes[l + 1]];
+      const wt = new Float64Array(nin * nout);
+      for (let i = 0; i < nin; i++) for (let j = 0; j < nout; j++) wt[j * nin + i] = flat[k + i * nout + j];
+      k += nin * nout;
+      const b = Float64Array.from({ length: nout }, (_, j) => flat[k + j]);
+      k += nout;
+      this.layers.push({ nin, nout, wt, b });
     }
-    for (let j = 0; j < spec.actDim; j++) out[outOffset + r * spec.actDim + j] = x[j];
+    this.std = Float64Array.from({ length: spec.actDim }, (_, j) => Math.exp(flat[k + j]));
+    const maxW = Math.max(...sizes);
+    this.bufA = new Float64Array(maxW);
+    this.bufB = new Float64Array(maxW);
   }
+
+  /** Means for `rows` observations starting at row 0 of `obs`, written at `out[outOffset…]`. */
+  mean(obs: ArrayLike<number>, rows: number, out: Float32Array, outOffset = 0): void {
+    const { obsDim, actDim } = this.spec;
+    const relu = this.spec.activation === 'relu';
+    const last = this.layers.length - 1;
+    for (let r = 0; r < rows; r++) {
+      let x = this.bufA;
+      let y = this.bufB;
+      for (let i = 0; i < obsDim; i++) x[i] = obs[r * obsDim + i];
+      for (let l = 0; l <= last; l++) {
+        const { nin, nout, wt, b } = this.layers[l];
+        for (let j = 0; j < nout; j++) {
+          let s = b[j];
+          const off = j * nin;
+          for (let i = 0; i < nin; i++) s += wt[off + i] * x[i];
+          y[j] = l === last ? s : relu ? (s > 0 ? s : 0) : Math.tanh(s);
+        }
+        const t = x;
+        x = y;
+        y = t;
+      }
+      for (let j = 0; j < actDim; j++) out[outOffset + r * actDim + j] = x[j];
+    }
+  }
+}
+
+/** Action means for `rows` observations with one flat parameter vector (see HostPolicy). */
+export function hostMean(spec: PolicySpec, flat: Float32Array, obs: Float32Array, rows: number, out: Float32Array, outOffset = 0): void {
+  new HostPolicy(spec, flat).mean(obs, rows, out, outOffset);
 }
 
 /** The flat vector's logStd entries. */

@@ -9,7 +9,7 @@ import type { VectorEnv } from '../core/env.ts';
 import type { EpisodeBatch } from '../core/episodes.ts';
 import type { Rng } from '../core/rng.ts';
 import { rollout$, toEpisodes } from '../streams/rollout.ts';
-import { type PolicySpec, hostMean, logStdOf } from '../../agents/policy.ts';
+import { type PolicySpec, HostPolicy } from '../../agents/policy.ts';
 import { LinearFeatureBaseline } from '../../agents/baseline.ts';
 import { discountedReturns, gae, normalizePerGroup } from '../../agents/advantages.ts';
 import type { TaskData } from '../../agents/maml.ts';
@@ -31,13 +31,13 @@ export async function sampleEpisodes<T>(s: TaskSampler<T>, tasks: T[], params: F
   if (params.length !== tasks.length) throw new Error(`sampler: ${params.length} parameter sets for ${tasks.length} tasks`);
   env.setTasks(tasks.flatMap((t) => Array.from({ length: M }, () => t)));
   const A = spec.actDim;
-  const stds = params.map((p) => Float32Array.from(logStdOf(spec, p), Math.exp));
+  const policies = params.map((p) => new HostPolicy(spec, p));
   const act = (obs: Float32Array): Float32Array => {
     const out = new Float32Array(env.num * A);
     for (let t = 0; t < tasks.length; t++) {
-      hostMean(spec, params[t], obs.subarray(t * M * spec.obsDim), M, out, t * M * A);
+      policies[t].mean(obs.subarray(t * M * spec.obsDim), M, out, t * M * A);
     }
-    for (let i = 0; i < out.length; i++) out[i] += stds[Math.floor(i / (M * A))][i % A] * rng.normal();
+    for (let i = 0; i < out.length; i++) out[i] += policies[Math.floor(i / (M * A))].std[i % A] * rng.normal();
     return out;
   };
   return lastValueFrom(rollout$(env, act, { seed: rng.nextU32() }).pipe(toEpisodes(env.num, env.maxEpisodeSteps, spec.obsDim, A)));
