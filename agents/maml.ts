@@ -15,8 +15,9 @@
  * double backward pass through the higher-order-safe ops. `--first-order` sets J = I.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Params, type PolicySpec, klFrom, logProb, meanOf, logStdTensor, toFlat, toParams } from './policy.ts';
+import { type Params, type PolicySpec, klFrom, klFromMean, logProb, logProbFromMean, meanOf, logStdTensor, toFlat, toParams } from './policy.ts';
 import { exp } from '../src/tensor/ops.ts';
+import { TaskCurvature, adaptedKlHvp } from './curvature.ts';
 
 /** One task's batch of episodes as tensors: N = episodes × horizon rows (padding included). */
 export interface TaskData {
@@ -134,6 +135,8 @@ export class MetaObjective {
   private hvpTrain: TaskData[][] = [];
   private hvpValid: TaskData[] = [];
   private hvpOld: OldPolicy[] = [];
+  // Analytic curvature per task (built on first use): inner steps at P_i, Fisher at P_k.
+  private curvature: { steps: TaskCurvature[]; fisher: TaskCurvature }[] | null = null;
 
   constructor(private readonly o: MetaObjectiveOptions, thetaOld: ArrayLike<number>, readonly numTasks: number) {
     this.chain = [this.tiled(thetaOld)];
@@ -153,8 +156,15 @@ export class MetaObjective {
     if (ds.length !== this.numTasks) throw new Error(`addInnerStep: ${ds.length} tasks of data for ${this.numTasks} tasks`);
     this.train.push(ds);
     this.hvpTrain.push(this.o.hvpSubsample < 1 ? ds.map((d) => subsampleTaskData(d, this.o.hvpSubsample)) : ds);
+    // Values only (analytic gradient); the autodiff reference paths rebuild graphs as needed.
     const prev = this.adapted();
-    this.chain.push(tf.tidy(() => adaptStep(this.o.spec, prev, ds, this.o.fastLr)));
+    this.chain.push(prev.map((P, t) => {
+      const th = toFlat(P);
+      const c = new TaskCurvature(this.o.spec, th, ds[t]);
+      const g = c.innerGrad();
+      c.dispose();
+      return toParams(this.o.spec, Float32Array.from(th, (x, j) => x - this.o.fastLr * g[j]));
+    }));
   }
 
   /** Adapted parameters per task (P_k at θ_old). */
@@ -170,7 +180,8 @@ export class MetaObjective {
       data.map((d, t) =>
         tf.tidy(() => {
           const P = this.adapted()[t];
-          return { logp: logProb(this.o.spec, P, d.obs, d.actions), mean: meanOf(this.o.spec, P, d.obs), logStd: tf.clone(logStdTensor(P)) };
+          const mean = meanOf(this.o.spec, P, d.obs);
+          return { logp: logProbFromMean(this.o.spec, mean, logStdTensor(P), d.actions), mean, logStd: tf.clone(logStdTensor(P)) };
         }),
       );
     this.old = record(ds);
@@ -225,8 +236,31 @@ export class MetaObjective {
     return g;
   }
 
-  /** Gradient of the mean surrogate with respect to θ, at θ_old. */
+  /**
+   * Gradient of the mean surrogate with respect to θ, at θ_old, with the analytic products of
+   * agents/curvature.ts on all the data. At θ_old the importance ratio is 1, so the surrogate's
+   * gradient at θ'_t is the VPG gradient on the validation episodes.
+   */
   metaGradient(): Float64Array {
+    const k = this.train.length;
+    const out = new Float64Array(toFlat(this.chain[0][0]).length);
+    for (let t = 0; t < this.numTasks; t++) {
+      const top = new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.validData[t]);
+      let w: Float64Array = top.innerGrad();
+      top.dispose();
+      for (let i = k - 1; i >= 0 && !this.o.firstOrder; i--) {
+        const c = new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), this.train[i][t]);
+        const hw = c.innerHvp(w);
+        c.dispose();
+        w = w.map((x, j) => x - this.o.fastLr * hw[j]);
+      }
+      for (let j = 0; j < out.length; j++) out[j] += w[j] / this.numTasks;
+    }
+    return out;
+  }
+
+  /** The same gradient by nested tf.grads through the safe ops (the reference in tests). */
+  metaGradientAutodiff(): Float64Array {
     return this.gradientAt(this.chain, (P, t) => this.surrogate(P, t));
   }
 
@@ -240,8 +274,28 @@ export class MetaObjective {
     }
   }
 
-  /** (∇²KL + damping·I) v at θ_old, on the `hvpSubsample` fraction of the data. */
+  /**
+   * (∇²KL + damping·I) v at θ_old, on the `hvpSubsample` fraction of the data. Uses the
+   * analytic products of agents/curvature.ts (activations cached once per meta-batch);
+   * `fisherVectorProductAutodiff` is the nested-tf.grads reference it is tested against.
+   */
   fisherVectorProduct(v: Float64Array): Float64Array {
+    if (!this.valid) throw new Error('MetaObjective: setValidation() has not been called');
+    this.curvature ??= Array.from({ length: this.numTasks }, (_, t) => ({
+      steps: this.o.firstOrder ? [] : this.hvpTrain.map((ds, i) => new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), ds[t])),
+      fisher: new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.hvpValid[t]),
+    }));
+    const out = new Float64Array(v.length);
+    for (const c of this.curvature) {
+      const hv = adaptedKlHvp(c.steps, c.fisher, this.o.fastLr, v);
+      for (let i = 0; i < out.length; i++) out[i] += hv[i] / this.numTasks;
+    }
+    for (let i = 0; i < out.length; i++) out[i] += this.o.damping * v[i];
+    return out;
+  }
+
+  /** The same product as `fisherVectorProduct`, by nested tf.grads through the safe ops. */
+  fisherVectorProductAutodiff(v: Float64Array): Float64Array {
     const W = tf.tidy(() => {
       const V = this.tiled(v);
       const U = this.throughChain(V, this.chain, this.hvpTrain, false);
@@ -254,20 +308,41 @@ export class MetaObjective {
     return out;
   }
 
+  /** Adapted parameters from θ (values only, analytic inner gradients), as tensors per task. */
+  private adaptValues(theta: ArrayLike<number>): Params[] {
+    let flats: ArrayLike<number>[] = Array.from({ length: this.numTasks }, () => theta);
+    for (const ds of this.train) {
+      flats = flats.map((th, t) => {
+        const c = new TaskCurvature(this.o.spec, th, ds[t]);
+        const g = c.innerGrad();
+        c.dispose();
+        return Float32Array.from(th, (x, j) => x - this.o.fastLr * g[j]);
+      });
+    }
+    return flats.map((f) => toParams(this.o.spec, f));
+  }
+
   /** Mean surrogate loss and mean KL after adapting from θ (used by the line search). */
   evaluate(theta: ArrayLike<number>): { loss: number; kl: number } {
-    const chain = this.adaptChain(theta);
+    const Pk = this.adaptValues(theta);
     const [loss, kl] = tf.tidy(() => {
-      const Pk = chain[chain.length - 1];
-      const T = this.numTasks;
-      return [
-        tf.div(tf.addN(Pk.map((P, t) => this.surrogate(P, t))), T),
-        tf.div(tf.addN(Pk.map((P, t) => this.kl(P, this.validData[t], this.old[t]))), T),
-      ];
+      // One forward pass per task serves both the surrogate and the KL.
+      const per = Pk.map((P, t) => {
+        const d = this.validData[t];
+        const old = this.old[t];
+        const mu = meanOf(this.o.spec, P, d.obs);
+        const logStd = logStdTensor(P);
+        const ratio = exp(tf.sub(logProbFromMean(this.o.spec, mu, logStd, d.actions), old.logp));
+        return {
+          loss: tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights))),
+          kl: tf.sum(tf.mul(klFromMean(this.o.spec, mu, logStd, old.mean, old.logStd), d.weights)),
+        };
+      });
+      return [tf.div(tf.addN(per.map((x) => x.loss)), this.numTasks), tf.div(tf.addN(per.map((x) => x.kl)), this.numTasks)];
     });
     const result = { loss: loss.dataSync()[0], kl: kl.dataSync()[0] };
     tf.dispose([loss, kl]);
-    this.disposeChain(chain);
+    Pk.forEach((P) => tf.dispose(P));
     return result;
   }
 
@@ -280,6 +355,7 @@ export class MetaObjective {
   }
 
   dispose(): void {
+    this.curvature?.forEach((c) => [...c.steps, c.fisher].forEach((k) => k.dispose()));
     this.disposeChain(this.chain);
     const subsampled = this.o.hvpSubsample < 1;
     for (const ds of this.train) disposeTaskData(ds);

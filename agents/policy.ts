@@ -176,8 +176,11 @@ const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** log π(a|s) for actions [N, actDim] → [N]. */
 export function logProb(spec: PolicySpec, P: Params, obs: tf.Tensor, actions: tf.Tensor): tf.Tensor {
-  const mu = meanOf(spec, P, obs);
-  const logStd = logStdTensor(P);
+  return logProbFromMean(spec, meanOf(spec, P, obs), logStdTensor(P), actions);
+}
+
+/** log π(a|s) [N] from the action means [N, actDim] and logStd [actDim]. */
+export function logProbFromMean(spec: PolicySpec, mu: tf.Tensor, logStd: tf.Tensor, actions: tf.Tensor): tf.Tensor {
   const z = tf.mul(tf.sub(actions, mu), exp(tf.neg(logStd)));
   const quad = tf.sum(tf.mul(z, z), -1);
   return tf.sub(tf.mul(quad, -0.5), tf.add(tf.sum(logStd), spec.actDim * HALF_LOG_2PI));
@@ -185,8 +188,11 @@ export function logProb(spec: PolicySpec, P: Params, obs: tf.Tensor, actions: tf
 
 /** KL(old ‖ π_P) per step [N] for diagonal Gaussians; old given by means [N, actDim] and logStd [actDim]. */
 export function klFrom(spec: PolicySpec, P: Params, obs: tf.Tensor, oldMean: tf.Tensor, oldLogStd: tf.Tensor): tf.Tensor {
-  const mu = meanOf(spec, P, obs);
-  const logStd = logStdTensor(P);
+  return klFromMean(spec, meanOf(spec, P, obs), logStdTensor(P), oldMean, oldLogStd);
+}
+
+/** KL(old ‖ new) per step [N] from the new means [N, actDim] and logStd [actDim]. */
+export function klFromMean(spec: PolicySpec, mu: tf.Tensor, logStd: tf.Tensor, oldMean: tf.Tensor, oldLogStd: tf.Tensor): tf.Tensor {
   const invVar = exp(tf.mul(logStd, -2));
   const diff = tf.sub(oldMean, mu);
   const oldVar = exp(tf.mul(oldLogStd, 2));

@@ -47,6 +47,13 @@ describe('second-order meta-gradient', () => {
     expect(errs[1]).toBeLessThan(errs[0] / 2.5);
   });
 
+  it.each([false, true])('analytic gradient equals the nested-autodiff gradient (first-order: %s)', (firstOrder) => {
+    const { obj } = build(tanhSpec, firstOrder, 19, 0.5, 2);
+    const err = relErr(obj.metaGradient(), obj.metaGradientAutodiff());
+    obj.dispose();
+    expect(err).toBeLessThan(1e-4);
+  });
+
   it('differs from the first-order gradient (the second-order term is not negligible here)', () => {
     const a = build(tanhSpec, false, 11);
     const b = build(tanhSpec, true, 11);
@@ -85,6 +92,14 @@ describe('KL Hessian-vector product through the inner step', () => {
     const an = dot(u, obj.fisherVectorProduct(v));
     obj.dispose();
     expect(Math.abs(an - fd)).toBeLessThan(0.02 * Math.abs(fd) + 1e-4);
+  });
+
+  it.each([false, true])('analytic product equals the nested-autodiff product (first-order: %s)', (firstOrder) => {
+    const { obj, theta, rng } = build(tanhSpec, firstOrder, 17, 0.5, 2);
+    const v = randomDirection(theta.length, rng);
+    const err = relErr(obj.fisherVectorProduct(v), obj.fisherVectorProductAutodiff(v));
+    obj.dispose();
+    expect(err).toBeLessThan(1e-4);
   });
 
   it('is symmetric positive semi-definite', () => {

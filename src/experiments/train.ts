@@ -85,6 +85,9 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
   if (!opts.resumeDir) save();
   try {
     while (batch < cfg.numBatches) {
+      // Built-in simulators run entirely in microtasks; yield to the event loop so that signal
+      // handlers (Ctrl-C) and timers get a chance to run between meta-batches.
+      await new Promise((resolve) => setImmediate(resolve));
       if (opts.shouldStop?.()) {
         save();
         return { runDir, batchesDone: batch, theta, stopped: true };
