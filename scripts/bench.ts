@@ -16,7 +16,7 @@ import { initParams } from '../agents/policy.ts';
 const { values } = parseArgs({
   options: {
     batches: { type: 'string', default: '5' },
-    'hvp-subsample': { type: 'string' },
+    'hvp-subsample': { type: 'string', default: '0.1' },
     backend: { type: 'string', default: 'auto' },
     'first-order': { type: 'boolean', default: false },
   },
