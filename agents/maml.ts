@@ -157,14 +157,8 @@ export class MetaObjective {
     this.train.push(ds);
     this.hvpTrain.push(this.o.hvpSubsample < 1 ? ds.map((d) => subsampleTaskData(d, this.o.hvpSubsample)) : ds);
     // Values only (analytic gradient); the autodiff reference paths rebuild graphs as needed.
-    const prev = this.adapted();
-    this.chain.push(prev.map((P, t) => {
-      const th = toFlat(P);
-      const c = new TaskCurvature(this.o.spec, th, ds[t]);
-      const g = c.innerGrad();
-      c.dispose();
-      return toParams(this.o.spec, Float32Array.from(th, (x, j) => x - this.o.fastLr * g[j]));
-    }));
+    const next = adaptFlat(this.o.spec, this.adapted().map((P) => toFlat(P)), ds, this.o.fastLr);
+    this.chain.push(next.map((f) => toParams(this.o.spec, f)));
   }
 
   /** Adapted parameters per task (P_k at θ_old). */
@@ -311,14 +305,7 @@ export class MetaObjective {
   /** Adapted parameters from θ (values only, analytic inner gradients), as tensors per task. */
   private adaptValues(theta: ArrayLike<number>): Params[] {
     let flats: ArrayLike<number>[] = Array.from({ length: this.numTasks }, () => theta);
-    for (const ds of this.train) {
-      flats = flats.map((th, t) => {
-        const c = new TaskCurvature(this.o.spec, th, ds[t]);
-        const g = c.innerGrad();
-        c.dispose();
-        return Float32Array.from(th, (x, j) => x - this.o.fastLr * g[j]);
-      });
-    }
+    for (const ds of this.train) flats = adaptFlat(this.o.spec, flats, ds, this.o.fastLr);
     return flats.map((f) => toParams(this.o.spec, f));
   }
 
@@ -367,12 +354,12 @@ export class MetaObjective {
   }
 }
 
-/** One inner step from per-task flat parameters, returned as flat vectors (no graph kept). */
+/** One inner step per task from flat parameters: values only, with the analytic gradient. */
 export function adaptFlat(spec: PolicySpec, thetas: ArrayLike<number>[], ds: TaskData[], lr: number): Float32Array[] {
-  const Ps = thetas.map((th) => toParams(spec, th));
-  const out = tf.tidy(() => adaptStep(spec, Ps, ds, lr));
-  const flats = out.map((P) => toFlat(P));
-  Ps.forEach((P) => tf.dispose(P));
-  out.forEach((P) => tf.dispose(P));
-  return flats;
+  return thetas.map((th, t) => {
+    const c = new TaskCurvature(spec, th, ds[t]);
+    const g = c.innerGrad();
+    c.dispose();
+    return Float32Array.from(th, (x, j) => x - lr * g[j]);
+  });
 }

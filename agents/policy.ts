@@ -113,16 +113,6 @@ export class HostPolicy {
   }
 }
 
-/** Action means for `rows` observations with one flat parameter vector (see HostPolicy). */
-export function hostMean(spec: PolicySpec, flat: Float32Array, obs: Float32Array, rows: number, out: Float32Array, outOffset = 0): void {
-  new HostPolicy(spec, flat).mean(obs, rows, out, outOffset);
-}
-
-/** The flat vector's logStd entries. */
-export function logStdOf(spec: PolicySpec, flat: Float32Array): Float32Array {
-  return flat.subarray(flat.length - spec.actDim);
-}
-
 // ---------------------------------------------------------------- tensors (learning)
 
 /**
