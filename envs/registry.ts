@@ -19,6 +19,6 @@ export function make(name: string, options: EnvOptions = {}): TaskEnv<unknown> {
 }
 
 /** n copies of the named env stepped together. */
-export function makeVector(name: string, num: number, options: EnvOptions = {}): SyncVectorEnv<unknown> {
-  return new SyncVectorEnv(Array.from({ length: num }, () => make(name, options)));
+export function makeVector(name: string, num: number, options: EnvOptions = {}, indexOffset = 0): SyncVectorEnv<unknown> {
+  return new SyncVectorEnv(Array.from({ length: num }, () => make(name, options)), indexOffset);
 }

@@ -1,7 +1,7 @@
 /** Steps n single environments in lock-step as one `VectorEnv` (one episode per copy per reset). */
 import type { TaskEnv, VectorEnv, VectorStepResult } from '../src/core/env.ts';
 import type { Box } from '../src/core/spaces.ts';
-import { Rng } from '../src/core/rng.ts';
+import { deriveSeed } from '../src/core/rng.ts';
 
 export class SyncVectorEnv<T> implements VectorEnv<T> {
   readonly num: number;
@@ -12,7 +12,11 @@ export class SyncVectorEnv<T> implements VectorEnv<T> {
   private readonly done: Uint8Array;
   private readonly obsBuf: Float32Array;
 
-  constructor(envs: TaskEnv<T>[]) {
+  constructor(
+    envs: TaskEnv<T>[],
+    /** Global index of copy 0 when this is one slice of a larger vector env. */
+    readonly indexOffset = 0,
+  ) {
     if (envs.length === 0) throw new Error('SyncVectorEnv: needs at least one env');
     this.envs = envs;
     this.num = envs.length;
@@ -28,11 +32,17 @@ export class SyncVectorEnv<T> implements VectorEnv<T> {
     tasks.forEach((t, i) => this.envs[i].setTask(t));
   }
 
+  /**
+   * Resets every copy. Copy i is seeded with deriveSeed(seed, indexOffset + i), so a slice of a
+   * larger vector env (one per worker) resets exactly as the same copies of the whole would.
+   */
   reset(seed?: number): Float32Array {
-    const rng = seed === undefined ? undefined : new Rng(seed);
     const d = this.observationSpace.size;
     this.done.fill(0);
-    this.envs.forEach((env, i) => this.obsBuf.set(env.reset({ seed: rng?.nextU32() }).obs, i * d));
+    this.envs.forEach((env, i) => {
+      const s = seed === undefined ? undefined : deriveSeed(seed, this.indexOffset + i);
+      this.obsBuf.set(env.reset({ seed: s }).obs, i * d);
+    });
     return this.obsBuf.slice();
   }
 

@@ -101,3 +101,13 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/**
+ * Seed of item `index` of a collection seeded by `seed` (e.g. env copy i of a vector env), the
+ * same whichever process or worker handles the item.
+ */
+export function deriveSeed(seed: number, index: number): number {
+  const sm = splitmix32((seed ^ Math.imul(index + 1, 0x27d4eb2d)) >>> 0);
+  sm();
+  return sm();
+}
