@@ -9,6 +9,14 @@ export type EnvName = (typeof ENV_NAMES)[number];
 
 export interface EnvOptions extends NavigationOptions {}
 
+/**
+ * Loads what the named env needs before `make` can build it (for MuJoCo envs: the WebAssembly
+ * module, once per thread). Resolves at once for pure-JS envs.
+ */
+export async function prepareEnv(name: string): Promise<void> {
+  assertOneOf('env', name, ENV_NAMES);
+}
+
 /** One copy of the named env. Throws a ConfigError naming the allowed envs for an unknown name. */
 export function make(name: string, options: EnvOptions = {}): TaskEnv<unknown> {
   const env = assertOneOf('env', name, ENV_NAMES);
