@@ -54,7 +54,7 @@ const cfg = resolveConfig('pytorch-maml-rl', {}, {
   hvpSubsample: values['hvp-subsample'] === undefined ? undefined : Number(values['hvp-subsample']),
   firstOrder: values['first-order'],
 });
-const learner = new MetaLearner(cfg);
+const learner = await MetaLearner.create(cfg);
 const rng = new Rng(cfg.seed);
 let theta = initParams(learner.spec, rng);
 const rows: { total: number; sampling: number; inner: number; outer: number; before: number; after: number }[] = [];
@@ -65,7 +65,7 @@ for (let b = 0; b < Number(values.batches); b++) {
   rows.push(row);
   process.stderr.write(`  meta-batch ${b + 1}: ${row.total.toFixed(2)} s (sampling ${row.sampling.toFixed(2)}, inner ${row.inner.toFixed(2)}, outer ${row.outer.toFixed(2)})\n`);
 }
-learner.close();
+await learner.close();
 const result = {
   backend,
   cpus: cpus().length,

@@ -59,3 +59,18 @@ export interface VectorEnv<T = unknown> {
   step(actions: Float32Array): VectorStepResult;
   close(): void;
 }
+
+/**
+ * What samplers need of a vector env, in-process (`VectorEnv`) or spread over worker threads
+ * (every call may then be asynchronous).
+ */
+export interface AnyVectorEnv<T = unknown> {
+  readonly num: number;
+  readonly observationSpace: Box;
+  readonly actionSpace: Box;
+  readonly maxEpisodeSteps: number;
+  setTasks(tasks: T[]): void | Promise<void>;
+  reset(seed?: number): Float32Array | PromiseLike<Float32Array>;
+  step(actions: Float32Array): VectorStepResult | PromiseLike<VectorStepResult>;
+  close(): void | Promise<void>;
+}

@@ -27,7 +27,7 @@ export interface EvalResult {
 
 export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: EvalOptions): Promise<EvalResult> {
   const chunk = cfg.metaBatchSize;
-  const learner = new MetaLearner({ ...cfg, episodesPerTask: o.episodesPerTask ?? cfg.episodesPerTask });
+  const learner = await MetaLearner.create({ ...cfg, episodesPerTask: o.episodesPerTask ?? cfg.episodesPerTask });
   const M = learner.cfg.episodesPerTask;
   const rng = new Rng(o.seed);
   const allTasks = learner.taskSource.sampleTasks(o.tasks, rng);
@@ -55,7 +55,7 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
       o.onProgress?.(Math.min(c + chunk, allTasks.length), allTasks.length);
     }
   } finally {
-    learner.close();
+    await learner.close();
   }
   const mean = perTask.map((xs) => xs.reduce((a, b) => a + b, 0) / xs.length);
   const stderr = perTask.map((xs, s) => {

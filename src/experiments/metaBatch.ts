@@ -3,10 +3,11 @@
  * adapted policies, then one TRPO update of the meta-parameters. Plumbing only: the algorithm
  * lives in agents/.
  */
-import type { TaskEnv, VectorEnv } from '../core/env.ts';
+import type { AnyVectorEnv, TaskEnv } from '../core/env.ts';
 import { assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { make, makeVector } from '../../envs/registry.ts';
+import { make, makeVector, prepareEnv } from '../../envs/registry.ts';
+import { WorkerVectorEnv } from '../streams/workerPool.ts';
 import { MetaObjective } from '../../agents/maml.ts';
 import { type PolicySpec, toFlat } from '../../agents/policy.ts';
 import { trpoStep } from '../../agents/trpo.ts';
@@ -38,15 +39,29 @@ export function policySpecOf(cfg: Config, env: TaskEnv<unknown>): PolicySpec {
   };
 }
 
+/** The vector env a config asks for: in-process, or spread over `cfg.workers` worker threads. */
+export async function makeSamplerEnv(cfg: Config, num: number): Promise<AnyVectorEnv<unknown>> {
+  const options = { maxEpisodeSteps: cfg.horizon };
+  if (cfg.workers > 0) return WorkerVectorEnv.create({ name: cfg.env, num, workers: Math.min(cfg.workers, num), options });
+  return makeVector(cfg.env, num, options);
+}
+
 export class MetaLearner {
-  readonly taskSource: TaskEnv<unknown>;
-  readonly vecEnv: VectorEnv<unknown>;
   readonly spec: PolicySpec;
 
-  constructor(readonly cfg: Config) {
-    this.taskSource = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
-    this.vecEnv = makeVector(cfg.env, cfg.metaBatchSize * cfg.episodesPerTask, { maxEpisodeSteps: cfg.horizon });
-    this.spec = policySpecOf(cfg, this.taskSource);
+  private constructor(
+    readonly cfg: Config,
+    readonly taskSource: TaskEnv<unknown>,
+    readonly vecEnv: AnyVectorEnv<unknown>,
+  ) {
+    this.spec = policySpecOf(cfg, taskSource);
+  }
+
+  /** Loads the env (MuJoCo, workers) and builds the sampler for `metaBatchSize × episodesPerTask` copies. */
+  static async create(cfg: Config): Promise<MetaLearner> {
+    await prepareEnv(cfg.env);
+    const taskSource = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
+    return new MetaLearner(cfg, taskSource, await makeSamplerEnv(cfg, cfg.metaBatchSize * cfg.episodesPerTask));
   }
 
   /** Runs one meta-batch from θ; returns the new θ and the batch's metrics. */
@@ -117,7 +132,8 @@ export class MetaLearner {
     }
   }
 
-  close(): void {
-    this.vecEnv.close();
+  async close(): Promise<void> {
+    this.taskSource.close();
+    await this.vecEnv.close();
   }
 }

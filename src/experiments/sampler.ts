@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom } from 'rxjs';
-import type { VectorEnv } from '../core/env.ts';
+import type { AnyVectorEnv } from '../core/env.ts';
 import type { EpisodeBatch } from '../core/episodes.ts';
 import type { Rng } from '../core/rng.ts';
 import { rollout$, toEpisodes } from '../streams/rollout.ts';
@@ -15,7 +15,7 @@ import { discountedReturns, gae, normalizePerGroup } from '../../agents/advantag
 import type { TaskData } from '../../agents/maml.ts';
 
 export interface TaskSampler<T> {
-  env: VectorEnv<T>;
+  env: AnyVectorEnv<T>;
   spec: PolicySpec;
   episodesPerTask: number;
 }
@@ -29,7 +29,7 @@ export async function sampleEpisodes<T>(s: TaskSampler<T>, tasks: T[], params: F
   const { env, spec } = s;
   if (env.num !== tasks.length * M) throw new Error(`sampler: env has ${env.num} copies, need ${tasks.length} × ${M}`);
   if (params.length !== tasks.length) throw new Error(`sampler: ${params.length} parameter sets for ${tasks.length} tasks`);
-  env.setTasks(tasks.flatMap((t) => Array.from({ length: M }, () => t)));
+  await env.setTasks(tasks.flatMap((t) => Array.from({ length: M }, () => t)));
   const A = spec.actDim;
   const policies = params.map((p) => new HostPolicy(spec, p));
   const act = (obs: Float32Array): Float32Array => {

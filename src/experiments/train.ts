@@ -11,7 +11,8 @@ import type { Config } from '../io/config.ts';
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
 import { initParams } from '../../agents/policy.ts';
-import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
+import { type BatchMetrics, MetaLearner, policySpecOf } from './metaBatch.ts';
+import { make, prepareEnv } from '../../envs/registry.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
 
@@ -68,16 +69,17 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     runDir = newRunDir(cfg);
     mkdirSync(runDir, { recursive: true });
     const rng = new Rng(cfg.seed);
-    const learner0 = new MetaLearner(cfg);
-    start = { batch: 0, theta: initParams(learner0.spec, rng), rng: rng.getState(), config: cfg, backend: opts.backend };
-    learner0.close();
+    await prepareEnv(cfg.env);
+    const probe = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
+    start = { batch: 0, theta: initParams(policySpecOf(cfg, probe), rng), rng: rng.getState(), config: cfg, backend: opts.backend };
+    probe.close();
   }
   writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
   const log = new JsonlLog(join(runDir, METRICS_FILE));
   // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
   log.truncate((r) => (r.batch as number) < start.batch);
 
-  const learner = new MetaLearner(cfg);
+  const learner = await MetaLearner.create(cfg);
   const rng = new Rng(start.rng);
   let theta = start.theta;
   let batch = start.batch;
@@ -109,7 +111,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     }
     throw e;
   } finally {
-    learner.close();
+    await learner.close();
   }
   return { runDir, batchesDone: batch, theta, stopped: false };
 }

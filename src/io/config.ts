@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { ENV_NAMES } from '../../envs/registry.ts';
@@ -36,6 +37,7 @@ export const ConfigSchema = z
     lsMaxSteps: int(1).describe('maximum backtracking line-search steps'),
     lsBacktrack: z.number().gt(0).lt(1).describe('line-search step shrink factor'),
     hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
+    workers: int(0).describe('sampling worker threads, each with its own simulators (0 = sample in the main thread)'),
     checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
     out: z.string().min(1).describe('folder under which run folders are created'),
   })
@@ -65,6 +67,7 @@ const base: Config = {
   lsMaxSteps: 15,
   lsBacktrack: 0.8,
   hvpSubsample: 1,
+  workers: 0,
   checkpointEvery: 10,
   out: 'runs',
 };
@@ -81,6 +84,23 @@ export const PRESETS = {
 
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/**
+ * What changes for the half-cheetah tasks: 40 tasks per meta-batch (MAML paper and
+ * pytorch-maml-rl), horizon 200 in the paper and 100 in pytorch-maml-rl, and MuJoCo sampling in
+ * one worker thread per core.
+ */
+const CHEETAH: Record<PresetName, Partial<Config>> = {
+  'pytorch-maml-rl': { metaBatchSize: 40, horizon: 100 },
+  paper: { metaBatchSize: 40, horizon: 200 },
+  quick: { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5 },
+};
+
+/** The preset's settings for an env. */
+export function presetFor(preset: PresetName, env: string): Config {
+  const p = { ...PRESETS[preset], env } as Config;
+  return env.startsWith('cheetah') ? { ...p, ...CHEETAH[preset], workers: availableParallelism() } : p;
+}
 
 /** One line per problem: `field: what is wrong (allowed: …)`. */
 function describeIssue(issue: z.core.$ZodIssue): ConfigError {
@@ -125,7 +145,8 @@ export function readConfigFile(path: string): Record<string, unknown> {
 export function resolveConfig(preset: string, file: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Config {
   if (!(preset in PRESETS)) throw new ConfigError('--preset', `unknown preset '${preset}'; allowed: ${PRESET_NAMES.join(', ')}`);
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return validateConfig({ ...PRESETS[preset as PresetName], ...file, ...defined });
+  const env = String(defined.env ?? file.env ?? PRESETS[preset as PresetName].env);
+  return validateConfig({ ...presetFor(preset as PresetName, env), ...file, ...defined });
 }
 
 /** `field — description` lines for `--help`. */
