@@ -61,6 +61,9 @@ function buildXml(): string {
   return `<mujoco model="half_cheetah">
   <compiler angle="radian" coordinate="local" inertiafromgeom="true" settotalmass="14"/>
   <option gravity="0 0 -9.81" timestep="0.01"/>
+  <!-- Each MjData's arena: MuJoCo's default (~13.6 MB) would cap a WASM thread (2 GB) at ~150
+       copies; this model uses ~16 KB per step (contacts included), so 256 KB leaves ample room. -->
+  <size memory="256K"/>
   <default>
     <joint armature="0.1" damping="0.01" limited="true" stiffness="8" solimplimit="0 0.8 0.03" solreflimit="0.02 1"/>
     <geom contype="1" conaffinity="0" condim="3" friction="0.4 0.1 0.1" solimp="0 0.8 0.01" solref="0.02 1"/>
