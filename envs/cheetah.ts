@@ -17,13 +17,15 @@ import type { ResetResult, StepResult, TaskEnv } from '../src/core/env.ts';
 import { Rng } from '../src/core/rng.ts';
 import { ConfigError, NumericError } from '../src/core/errors.ts';
 import { HALF_CHEETAH_XML } from './halfCheetahModel.ts';
-import { acquireModel, releaseModel, requireMujoco, type MjData, type MjModel, type Mujoco } from './mujoco.ts';
+import { acquireModel, readModelFile, releaseModel, requireMujoco, type MjData, type MjModel, type Mujoco } from './mujoco.ts';
 
 export interface CheetahOptions {
   /** Time limit in steps (the MAML paper uses 200). */
   maxEpisodeSteps?: number;
   /** Seed of the internal generator used by resets that are not given a seed. */
   seed?: number;
+  /** An MJCF file to use instead of the built-in half-cheetah (same joints and motors). */
+  modelFile?: string;
 }
 
 export interface CheetahVelocityTask {
@@ -62,6 +64,8 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
   protected task: T;
   private readonly mj: Mujoco;
   private readonly model: MjModel;
+  private readonly modelKey: string;
+  private modelHeld = false;
   private data: MjData | undefined;
   private views: DataViews;
   private readonly torsoXpos: number; // index of the torso's x in data.xpos
@@ -76,8 +80,14 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
     this.task = defaultTask;
     this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.mj = requireMujoco(name);
-    this.model = acquireModel(this.mj, MODEL_KEY, () => HALF_CHEETAH_XML);
+    const file = options.modelFile;
+    this.modelKey = file ?? MODEL_KEY;
+    this.model = acquireModel(this.mj, this.modelKey, () => (file ? readModelFile(file) : HALF_CHEETAH_XML));
+    this.modelHeld = true;
     try {
+      if (this.model.nq !== 9 || this.model.nv !== 9 || this.model.nu !== 6) {
+        throw new Error(`MuJoCo model ${this.modelKey} is not a half-cheetah: expected nq 9, nv 9, nu 6, got nq ${this.model.nq}, nv ${this.model.nv}, nu ${this.model.nu}`);
+      }
       this.data = new this.mj.MjData(this.model);
       const torso = this.mj.mj_name2id(this.model, this.mj.mjtObj.mjOBJ_BODY.value, 'torso');
       this.torsoXpos = 3 * torso;
@@ -156,7 +166,10 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
     if (this.data) {
       this.data.delete();
       this.data = undefined;
-      releaseModel(MODEL_KEY);
+    }
+    if (this.modelHeld) {
+      this.modelHeld = false;
+      releaseModel(this.modelKey);
     }
   }
 

@@ -81,15 +81,18 @@ export function modelFromXml(mj: Mujoco, xml: string, source = 'MJCF string'): M
   }
 }
 
-/** Compiles an MJCF file read from the host file system (no `<include>` of other files). */
-export function modelFromFile(mj: Mujoco, path: string): MjModel {
-  let xml: string;
+/** Reads an MJCF file, with the same "could not be loaded" error as a failed compile. */
+export function readModelFile(path: string): string {
   try {
-    xml = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw new Error(`MuJoCo model could not be loaded (${path}): ${errorText(err)}`, { cause: err });
   }
-  return modelFromXml(mj, xml, path);
+}
+
+/** Compiles an MJCF file read from the host file system (no `<include>` of other files). */
+export function modelFromFile(mj: Mujoco, path: string): MjModel {
+  return modelFromXml(mj, readModelFile(path), path);
 }
 
 /** A model compiled once per thread and shared by every env copy that uses it. */

@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --batches N --hvp-subsample F --backend B]`
- * Navigation env steps/s, and seconds per meta-batch of the pytorch-maml-rl navigation preset
- * (20 tasks × 20 episodes × 100 steps, second-order MAML-TRPO) split into sampling / inner /
- * outer. Prints text, then one JSON line.
+ * `tsx scripts/bench.ts [--env navigation|cheetah-velocity] [--preset P] [--batches N] [--hvp-subsample F] [--backend B]`
+ * Seconds per meta-batch of second-order MAML-TRPO (by default the pytorch-maml-rl navigation
+ * preset: 20 tasks × 20 episodes × 100 steps) split into sampling / inner / outer, and for
+ * navigation its vectorized env steps/s. Prints text, then one JSON line. `npm run bench` runs
+ * this for navigation and for cheetah-velocity (paper preset: 40 tasks × 20 episodes × 200
+ * steps), and scripts/bench-workers.ts for cheetah env steps/s on 1 worker and on all cores.
  */
 import { loadavg, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     batches: { type: 'string', default: '5' },
     'hvp-subsample': { type: 'string', default: '0.1' },
     backend: { type: 'string', default: 'auto' },
+    env: { type: 'string', default: 'navigation' },
+    preset: { type: 'string', default: 'pytorch-maml-rl' },
     'first-order': { type: 'boolean', default: false },
   },
 });
@@ -49,8 +53,9 @@ function benchEnv(): number {
 
 const backend = await initBackend(values.backend);
 const load = loadavg();
-const envStepsPerSec = benchEnv();
-const cfg = resolveConfig('pytorch-maml-rl', {}, {
+const envStepsPerSec = values.env === 'navigation' ? benchEnv() : undefined;
+const cfg = resolveConfig(values.preset, {}, {
+  env: values.env,
   hvpSubsample: values['hvp-subsample'] === undefined ? undefined : Number(values['hvp-subsample']),
   firstOrder: values['first-order'],
 });
@@ -70,8 +75,8 @@ const result = {
   backend,
   cpus: cpus().length,
   loadavg1: load[0],
-  navigationEnvStepsPerSec: Math.round(envStepsPerSec),
-  preset: 'pytorch-maml-rl navigation: 20 tasks x 20 episodes x 100 steps, second-order TRPO',
+  navigationEnvStepsPerSec: envStepsPerSec === undefined ? undefined : Math.round(envStepsPerSec),
+  preset: `${values.preset} ${cfg.env}: ${cfg.metaBatchSize} tasks x ${cfg.episodesPerTask} episodes x ${cfg.horizon} steps, ${cfg.firstOrder ? 'first' : 'second'}-order TRPO, ${cfg.workers} sampling workers`,
   hvpSubsample: cfg.hvpSubsample,
   firstOrder: cfg.firstOrder,
   metaBatches: rows.length,
@@ -81,6 +86,6 @@ const result = {
   medianOuter: median(rows.map((r) => r.outer)),
 };
 console.log(`backend ${backend}; load average ${load[0].toFixed(2)} on ${result.cpus} cores`);
-console.log(`navigation env: ${result.navigationEnvStepsPerSec.toLocaleString('en')} steps/s (400 copies, vectorized)`);
+if (envStepsPerSec !== undefined) console.log(`navigation env: ${Math.round(envStepsPerSec).toLocaleString('en')} steps/s (400 copies, vectorized)`);
 console.log(`meta-batch (${result.preset}, hvpSubsample ${cfg.hvpSubsample}): median ${result.medianSecondsPerMetaBatch.toFixed(2)} s = sampling ${result.medianSampling.toFixed(2)} + inner ${result.medianInner.toFixed(2)} + outer ${result.medianOuter.toFixed(2)}`);
 console.log(JSON.stringify(result));

@@ -35,6 +35,8 @@ interface TrainFlags {
   numBatches?: number;
   firstOrder?: boolean;
   hvpSubsample?: number;
+  workers?: number;
+  modelFile?: string;
 }
 
 function progressReporter(label: string) {
@@ -86,6 +88,8 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     numBatches: flags.numBatches,
     firstOrder: flags.firstOrder,
     hvpSubsample: flags.hvpSubsample,
+    workers: flags.workers,
+    modelFile: flags.modelFile,
   });
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${backend}\n`);
@@ -149,6 +153,8 @@ export function buildProgram(): Command {
     .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
     .option('--first-order', 'first-order MAML (no second-order terms)')
     .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
+    .option('--workers <n>', 'sampling worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
+    .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
     .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
     .action(async (flags: TrainFlags) => {
       const r = await runTrain(flags);

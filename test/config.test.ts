@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../src/core/errors.ts';
 import { PRESETS, readConfigFile, resolveConfig, validateConfig } from '../src/io/config.ts';
 
@@ -14,6 +15,16 @@ describe('config', () => {
     expect(cfg.fastLr).toBe(0.05);
     expect(cfg.seed).toBe(9);
     expect(cfg.out).toBe(PRESETS.paper.out);
+  });
+
+  it('adapts presets to the half-cheetah tasks (40 tasks; horizon 200 in the paper, 100 in pytorch-maml-rl; worker sampling)', () => {
+    const paper = resolveConfig('paper', {}, { env: 'cheetah-velocity' });
+    expect([paper.metaBatchSize, paper.horizon, paper.hidden, paper.activation]).toEqual([40, 200, [100, 100], 'relu']);
+    expect(paper.workers).toBe(availableParallelism());
+    const pmr = resolveConfig('pytorch-maml-rl', { env: 'cheetah-direction' });
+    expect([pmr.metaBatchSize, pmr.horizon, pmr.hidden]).toEqual([40, 100, [64, 64]]);
+    expect(resolveConfig('pytorch-maml-rl', {}, { env: 'cheetah-velocity', workers: 1 }).workers).toBe(1);
+    expect(resolveConfig('pytorch-maml-rl').workers).toBe(0);
   });
 
   it.each([

@@ -6,7 +6,7 @@
 import type { AnyVectorEnv, TaskEnv } from '../core/env.ts';
 import { assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { make, makeVector, prepareEnv } from '../../envs/registry.ts';
+import { type EnvOptions, make, makeVector, prepareEnv } from '../../envs/registry.ts';
 import { WorkerVectorEnv } from '../streams/workerPool.ts';
 import { MetaObjective } from '../../agents/maml.ts';
 import { type PolicySpec, toFlat } from '../../agents/policy.ts';
@@ -39,10 +39,15 @@ export function policySpecOf(cfg: Config, env: TaskEnv<unknown>): PolicySpec {
   };
 }
 
+/** Options every env copy is built with. */
+export function envOptions(cfg: Config): EnvOptions {
+  return cfg.modelFile === undefined ? { maxEpisodeSteps: cfg.horizon } : { maxEpisodeSteps: cfg.horizon, modelFile: cfg.modelFile };
+}
+
 /** The vector env a config asks for: in-process, or spread over `cfg.workers` worker threads. */
 export async function makeSamplerEnv(cfg: Config, num: number): Promise<AnyVectorEnv<unknown>> {
-  const options = { maxEpisodeSteps: cfg.horizon };
-  if (cfg.workers > 0) return WorkerVectorEnv.create({ name: cfg.env, num, workers: Math.min(cfg.workers, num), options });
+  const options = envOptions(cfg);
+  if (cfg.workers > 0) return WorkerVectorEnv.create({ name: cfg.env, num, workers: Math.min(cfg.workers, num), options: { ...options } });
   return makeVector(cfg.env, num, options);
 }
 
@@ -60,7 +65,7 @@ export class MetaLearner {
   /** Loads the env (MuJoCo, workers) and builds the sampler for `metaBatchSize × episodesPerTask` copies. */
   static async create(cfg: Config): Promise<MetaLearner> {
     await prepareEnv(cfg.env);
-    const taskSource = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
+    const taskSource = make(cfg.env, envOptions(cfg));
     return new MetaLearner(cfg, taskSource, await makeSamplerEnv(cfg, cfg.metaBatchSize * cfg.episodesPerTask));
   }
 

@@ -11,7 +11,7 @@ import type { Config } from '../io/config.ts';
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
 import { initParams } from '../../agents/policy.ts';
-import { type BatchMetrics, MetaLearner, policySpecOf } from './metaBatch.ts';
+import { type BatchMetrics, MetaLearner, envOptions, policySpecOf } from './metaBatch.ts';
 import { make, prepareEnv } from '../../envs/registry.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -70,7 +70,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     mkdirSync(runDir, { recursive: true });
     const rng = new Rng(cfg.seed);
     await prepareEnv(cfg.env);
-    const probe = make(cfg.env, { maxEpisodeSteps: cfg.horizon });
+    const probe = make(cfg.env, envOptions(cfg));
     start = { batch: 0, theta: initParams(policySpecOf(cfg, probe), rng), rng: rng.getState(), config: cfg, backend: opts.backend };
     probe.close();
   }

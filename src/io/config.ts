@@ -37,6 +37,7 @@ export const ConfigSchema = z
     lsMaxSteps: int(1).describe('maximum backtracking line-search steps'),
     lsBacktrack: z.number().gt(0).lt(1).describe('line-search step shrink factor'),
     hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
+    modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
     workers: int(0).describe('sampling worker threads, each with its own simulators (0 = sample in the main thread)'),
     checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
     out: z.string().min(1).describe('folder under which run folders are created'),
