@@ -39,6 +39,14 @@ describe('meta-training', () => {
     expect(series(c.runDir)[0]).not.toEqual(series(a.runDir)[0]);
   });
 
+  it('gives the same series with sampling in worker threads as in the main thread', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-workers-'));
+    const main = await train(tiny(join(out, 'main'), { numBatches: 2 }), { backend: 'wasm' });
+    const workers = await train(tiny(join(out, 'workers'), { numBatches: 2, workers: 2 }), { backend: 'wasm' });
+    expect(series(workers.runDir)).toEqual(series(main.runDir));
+    expect(Array.from(workers.theta)).toEqual(Array.from(main.theta));
+  });
+
   it('resumes from a checkpoint and continues the same series', async () => {
     const out = mkdtempSync(join(tmpdir(), 'metarl-resume-'));
     const full = await train(tiny(join(out, 'full')), { backend: 'wasm' });
