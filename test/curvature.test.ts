@@ -5,6 +5,7 @@ import { Rng } from '../src/core/rng.ts';
 import { type Activation, type Params, type PolicySpec, klFrom, meanOf, numParams, toParams } from '../agents/policy.ts';
 import { type TaskData, innerLoss } from '../agents/maml.ts';
 import { TaskCurvature, adaptedKlHvp } from '../agents/curvature.ts';
+import { relErr } from './helpers.ts';
 
 // Observed relative errors (wasm and cpu): ~1e-7 against autodiff, ~2e-5 against central
 // differences with ε = 1e-3 (float32 gradients); the tolerances leave an order of magnitude or more.
@@ -69,16 +70,6 @@ function fdHvp(theta: Float32Array, v: Float32Array, eps: number, grad: (th: Flo
   const gp = shifted(1);
   const gm = shifted(-1);
   return gp.map((x, i) => (x - gm[i]) / (2 * eps));
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
 /** Σ_n w_n KL(old ‖ π_P) with old = the policy at θ_old on this data. */
