@@ -4,6 +4,8 @@
  *   action (6): motor controls, clipped to [-1, 1]; each env step is 5 physics steps (dt 0.05)
  *   reward: velocity  −|v_x − v*| − 0.05·‖a‖²      direction  d·v_x − 0.05·‖a‖²
  *           with v_x = (x_after − x_before) / dt of the root x coordinate, a the clipped action
+ *           (the MAML paper's rllab env); `ctrlCostOn: 'sampled'` charges the policy's unclipped
+ *           sample instead, as pytorch-maml-rl's gym env does
  *   no termination; truncated after `maxEpisodeSteps` (default 200)
  *   task: v* ~ U[0, 2]  |  d ∈ {−1, +1}
  *
@@ -15,7 +17,7 @@
 import { Box } from '../src/core/spaces.ts';
 import type { ResetResult, StepResult, TaskEnv } from '../src/core/env.ts';
 import { Rng } from '../src/core/rng.ts';
-import { ConfigError, NumericError } from '../src/core/errors.ts';
+import { ConfigError, NumericError, assertOneOf } from '../src/core/errors.ts';
 import { HALF_CHEETAH_XML } from './halfCheetahModel.ts';
 import { acquireModel, readModelFile, releaseModel, requireMujoco, type MjData, type MjModel, type Mujoco } from './mujoco.ts';
 
@@ -26,7 +28,16 @@ export interface CheetahOptions {
   seed?: number;
   /** An MJCF file to use instead of the built-in half-cheetah (same joints and motors). */
   modelFile?: string;
+  /**
+   * Which action the control cost is charged on: 'clipped' (default; the MAML paper's env) or
+   * 'sampled', the policy's unclipped sample (pytorch-maml-rl's gym env; MuJoCo still clamps the
+   * control). 'sampled' penalizes a wide policy much more and so drives its std down faster.
+   */
+  ctrlCostOn?: CtrlCostOn;
 }
+
+export const CTRL_COST_ON = ['clipped', 'sampled'] as const;
+export type CtrlCostOn = (typeof CTRL_COST_ON)[number];
 
 export interface CheetahVelocityTask {
   velocity: number;
@@ -71,9 +82,11 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
   private readonly torsoXpos: number; // index of the torso's x in data.xpos
   private rng: Rng;
   private t = 0;
+  private readonly costOnSample: boolean;
 
   constructor(name: string, defaultTask: T, options: CheetahOptions) {
     this.maxEpisodeSteps = options.maxEpisodeSteps ?? 200;
+    this.costOnSample = assertOneOf('ctrlCostOn', options.ctrlCostOn ?? 'clipped', CTRL_COST_ON) === 'sampled';
     if (!(Number.isInteger(this.maxEpisodeSteps) && this.maxEpisodeSteps > 0)) {
       throw new ConfigError('maxEpisodeSteps', `must be a positive integer, got ${options.maxEpisodeSteps}`);
     }
@@ -137,7 +150,7 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
       if (!Number.isFinite(a)) throw new NumericError(`cheetah: action contains ${a} at index ${i}`);
       const c = a < -1 ? -1 : a > 1 ? 1 : a;
       v.ctrl[i] = c;
-      ctrlCost += c * c;
+      ctrlCost += this.costOnSample ? a * a : c * c;
     }
     ctrlCost *= CTRL_COST_WEIGHT;
     const xBefore = v.qpos[0];

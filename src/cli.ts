@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, NumericError } from './core/errors.ts';
 import { ENV_NAMES } from '../envs/registry.ts';
+import { CTRL_COST_ON } from '../envs/cheetah.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { loadCheckpoint } from './io/checkpoint.ts';
@@ -37,6 +38,7 @@ interface TrainFlags {
   hvpSubsample?: number;
   workers?: number;
   modelFile?: string;
+  ctrlCostOn?: string;
 }
 
 function progressReporter(label: string) {
@@ -90,6 +92,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     hvpSubsample: flags.hvpSubsample,
     workers: flags.workers,
     modelFile: flags.modelFile,
+    ctrlCostOn: flags.ctrlCostOn,
   });
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${backend}\n`);
@@ -155,6 +158,7 @@ export function buildProgram(): Command {
     .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
     .option('--workers <n>', 'sampling worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
     .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
+    .addOption(new Option('--ctrl-cost-on <which>', 'cheetah control cost on the clipped or the unclipped sampled action').choices([...CTRL_COST_ON]))
     .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
     .action(async (flags: TrainFlags) => {
       const r = await runTrain(flags);

@@ -170,6 +170,32 @@ describe('cheetah envs', () => {
     dir.close();
   });
 
+  it("ctrlCostOn 'sampled' charges the unclipped action and leaves the physics unchanged", () => {
+    const clipped = new CheetahVelocity({ ctrlCostOn: 'clipped' });
+    const sampled = new CheetahVelocity({ ctrlCostOn: 'sampled' });
+    for (const env of [clipped, sampled]) {
+      env.setTask({ velocity: 0.7 });
+      env.reset({ seed: 5 });
+    }
+    const rng = new Rng(6);
+    let sawClipping = false;
+    for (let t = 0; t < 20; t++) {
+      const action = randomActions(rng, 6).map((a) => 2.5 * a); // many entries outside [-1, 1]
+      sawClipping ||= action.some((a) => Math.abs(a) > 1);
+      const rc = clipped.step(action);
+      const rs = sampled.step(action);
+      expect(Array.from(rs.obs)).toEqual(Array.from(rc.obs));
+      expect(rs.info.xVelocity).toBe(rc.info.xVelocity);
+      const raw = 0.05 * action.reduce((s, a) => s + a * a, 0);
+      expect(rs.reward).toBeCloseTo(-Math.abs((rs.info.xVelocity as number) - 0.7) - raw, 9);
+      expect(rs.reward).toBeLessThanOrEqual(rc.reward);
+    }
+    expect(sawClipping).toBe(true);
+    clipped.close();
+    sampled.close();
+    expect(() => new CheetahVelocity({ ctrlCostOn: 'raw' as never })).toThrow(/ctrlCostOn.*clipped, sampled/);
+  });
+
   it('same seed gives the same trajectory; another seed a different one', () => {
     const a = new CheetahVelocity();
     const b = new CheetahVelocity();

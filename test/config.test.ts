@@ -23,12 +23,16 @@ describe('config', () => {
     expect(paper.workers).toBe(availableParallelism());
     const pmr = resolveConfig('pytorch-maml-rl', { env: 'cheetah-direction' });
     expect([pmr.metaBatchSize, pmr.horizon, pmr.hidden]).toEqual([40, 100, [64, 64]]);
+    // Each preset charges the control cost as its source's env does.
+    expect([paper.ctrlCostOn, pmr.ctrlCostOn]).toEqual(['clipped', 'sampled']);
+    expect(resolveConfig('pytorch-maml-rl', { env: 'cheetah-velocity', ctrlCostOn: 'clipped' }).ctrlCostOn).toBe('clipped');
     expect(resolveConfig('pytorch-maml-rl', {}, { env: 'cheetah-velocity', workers: 1 }).workers).toBe(1);
     expect(resolveConfig('pytorch-maml-rl').workers).toBe(0);
   });
 
   it.each([
     [{ activation: 'sigmoid' }, 'activation', 'tanh, relu'],
+    [{ ctrlCostOn: 'raw' }, 'ctrlCostOn', 'clipped, sampled'],
     [{ backend: 'tpu' }, 'backend', 'wasm'],
     [{ env: 'cartpole' }, 'env', 'navigation'],
     [{ fastLr: -1 }, 'fastLr', ''],

@@ -41,7 +41,10 @@ export function policySpecOf(cfg: Config, env: TaskEnv<unknown>): PolicySpec {
 
 /** Options every env copy is built with. */
 export function envOptions(cfg: Config): EnvOptions {
-  return cfg.modelFile === undefined ? { maxEpisodeSteps: cfg.horizon } : { maxEpisodeSteps: cfg.horizon, modelFile: cfg.modelFile };
+  const options: EnvOptions = { maxEpisodeSteps: cfg.horizon };
+  if (cfg.env.startsWith('cheetah')) options.ctrlCostOn = cfg.ctrlCostOn;
+  if (cfg.modelFile !== undefined) options.modelFile = cfg.modelFile;
+  return options;
 }
 
 /** The vector env a config asks for: in-process, or spread over `cfg.workers` worker threads. */

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { ENV_NAMES } from '../../envs/registry.ts';
+import { CTRL_COST_ON } from '../../envs/cheetah.ts';
 import { BACKENDS } from '../tensor/backend.ts';
 
 const int = (min: number) => z.number().int().min(min);
@@ -37,6 +38,7 @@ export const ConfigSchema = z
     lsMaxSteps: int(1).describe('maximum backtracking line-search steps'),
     lsBacktrack: z.number().gt(0).lt(1).describe('line-search step shrink factor'),
     hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
+    ctrlCostOn: z.enum(CTRL_COST_ON).describe("cheetah envs: charge the control cost on the 'clipped' action (MAML paper) or the unclipped 'sampled' one (pytorch-maml-rl)"),
     modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
     workers: int(0).describe('sampling worker threads, each with its own simulators (0 = sample in the main thread)'),
     checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
@@ -68,6 +70,7 @@ const base: Config = {
   lsMaxSteps: 15,
   lsBacktrack: 0.8,
   hvpSubsample: 1,
+  ctrlCostOn: 'clipped',
   workers: 0,
   checkpointEvery: 10,
   out: 'runs',
@@ -88,11 +91,12 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /**
  * What changes for the half-cheetah tasks: 40 tasks per meta-batch (MAML paper and
- * pytorch-maml-rl), horizon 200 in the paper and 100 in pytorch-maml-rl, and MuJoCo sampling in
- * one worker thread per core.
+ * pytorch-maml-rl), horizon 200 in the paper and 100 in pytorch-maml-rl, the control cost on the
+ * unclipped action in pytorch-maml-rl (its gym env charges the sample), and MuJoCo sampling in one
+ * worker thread per core.
  */
 const CHEETAH: Record<PresetName, Partial<Config>> = {
-  'pytorch-maml-rl': { metaBatchSize: 40, horizon: 100 },
+  'pytorch-maml-rl': { metaBatchSize: 40, horizon: 100, ctrlCostOn: 'sampled' },
   paper: { metaBatchSize: 40, horizon: 200 },
   quick: { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5 },
 };
