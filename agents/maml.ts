@@ -28,6 +28,25 @@ export interface TaskData {
   weights: tf.Tensor; // [N]
 }
 
+/** One task's data as plain arrays, e.g. to send to a worker thread; `rows` = N. */
+export interface TaskArrays {
+  rows: number;
+  obs: Float32Array; // N × obsDim
+  actions: Float32Array; // N × actDim
+  advantages: Float32Array;
+  weights: Float32Array;
+}
+
+export function taskDataFromArrays(a: TaskArrays): TaskData {
+  const N = a.rows;
+  return {
+    obs: tf.tensor2d(a.obs, [N, a.obs.length / N]),
+    actions: tf.tensor2d(a.actions, [N, a.actions.length / N]),
+    advantages: tf.tensor1d(a.advantages),
+    weights: tf.tensor1d(a.weights),
+  };
+}
+
 export function disposeTaskData(ds: TaskData[]): void {
   for (const d of ds) tf.dispose([d.obs, d.actions, d.advantages, d.weights]);
 }
@@ -236,9 +255,13 @@ export class MetaObjective {
    * gradient at θ'_t is the VPG gradient on the validation episodes.
    */
   metaGradient(): Float64Array {
+    return meanOfParts(this.metaGradientParts(), this.numTasks);
+  }
+
+  /** Each task's term J_tᵀ ∇L_t(θ'_t) of the meta-gradient (their mean is `metaGradient()`). */
+  metaGradientParts(): Float64Array[] {
     const k = this.train.length;
-    const out = new Float64Array(toFlat(this.chain[0][0]).length);
-    for (let t = 0; t < this.numTasks; t++) {
+    return Array.from({ length: this.numTasks }, (_, t) => {
       const top = new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.validData[t]);
       let w: Float64Array = top.innerGrad();
       top.dispose();
@@ -248,9 +271,8 @@ export class MetaObjective {
         c.dispose();
         w = w.map((x, j) => x - this.o.fastLr * hw[j]);
       }
-      for (let j = 0; j < out.length; j++) out[j] += w[j] / this.numTasks;
-    }
-    return out;
+      return w;
+    });
   }
 
   /** The same gradient by nested tf.grads through the safe ops (the reference in tests). */
@@ -274,18 +296,17 @@ export class MetaObjective {
    * `fisherVectorProductAutodiff` is the nested-tf.grads reference it is tested against.
    */
   fisherVectorProduct(v: Float64Array): Float64Array {
+    return addDamping(meanOfParts(this.fisherParts(v), this.numTasks), v, this.o.damping);
+  }
+
+  /** Each task's undamped term J_tᵀ F_t J_t v of `fisherVectorProduct(v)`. */
+  fisherParts(v: Float64Array): Float64Array[] {
     if (!this.valid) throw new Error('MetaObjective: setValidation() has not been called');
     this.curvature ??= Array.from({ length: this.numTasks }, (_, t) => ({
       steps: this.o.firstOrder ? [] : this.hvpTrain.map((ds, i) => new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), ds[t])),
       fisher: new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.hvpValid[t]),
     }));
-    const out = new Float64Array(v.length);
-    for (const c of this.curvature) {
-      const hv = adaptedKlHvp(c.steps, c.fisher, this.o.fastLr, v);
-      for (let i = 0; i < out.length; i++) out[i] += hv[i] / this.numTasks;
-    }
-    for (let i = 0; i < out.length; i++) out[i] += this.o.damping * v[i];
-    return out;
+    return this.curvature.map((c) => adaptedKlHvp(c.steps, c.fisher, this.o.fastLr, v));
   }
 
   /** The same product as `fisherVectorProduct`, by nested tf.grads through the safe ops. */
@@ -298,8 +319,7 @@ export class MetaObjective {
     });
     const out = meanOverTasks(W);
     W.forEach((w) => tf.dispose(w));
-    for (let i = 0; i < out.length; i++) out[i] += this.o.damping * v[i];
-    return out;
+    return addDamping(out, v, this.o.damping);
   }
 
   /** Adapted parameters from θ (values only, analytic inner gradients), as tensors per task. */
@@ -311,8 +331,14 @@ export class MetaObjective {
 
   /** Mean surrogate loss and mean KL after adapting from θ (used by the line search). */
   evaluate(theta: ArrayLike<number>): { loss: number; kl: number } {
+    const parts = this.evaluateParts(theta);
+    return { loss: sumOfParts(parts.loss) / this.numTasks, kl: sumOfParts(parts.kl) / this.numTasks };
+  }
+
+  /** Each task's surrogate loss and KL after adapting from θ (float32 values). */
+  evaluateParts(theta: ArrayLike<number>): { loss: number[]; kl: number[] } {
     const Pk = this.adaptValues(theta);
-    const [loss, kl] = tf.tidy(() => {
+    const both = tf.tidy(() => {
       // One forward pass per task serves both the surrogate and the KL.
       const per = Pk.map((P, t) => {
         const d = this.validData[t];
@@ -320,23 +346,28 @@ export class MetaObjective {
         const mu = meanOf(this.o.spec, P, d.obs);
         const logStd = logStdTensor(P);
         const ratio = exp(tf.sub(logProbFromMean(this.o.spec, mu, logStd, d.actions), old.logp));
-        return {
-          loss: tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights))),
-          kl: tf.sum(tf.mul(klFromMean(this.o.spec, mu, logStd, old.mean, old.logStd), d.weights)),
-        };
+        return [
+          tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights))),
+          tf.sum(tf.mul(klFromMean(this.o.spec, mu, logStd, old.mean, old.logStd), d.weights)),
+        ];
       });
-      return [tf.div(tf.addN(per.map((x) => x.loss)), this.numTasks), tf.div(tf.addN(per.map((x) => x.kl)), this.numTasks)];
+      return tf.stack(per.flat());
     });
-    const result = { loss: loss.dataSync()[0], kl: kl.dataSync()[0] };
-    tf.dispose([loss, kl]);
+    const values = Array.from(both.dataSync());
+    both.dispose();
     Pk.forEach((P) => tf.dispose(P));
-    return result;
+    return { loss: values.filter((_, i) => i % 2 === 0), kl: values.filter((_, i) => i % 2 === 1) };
   }
 
   /** Mean surrogate loss at θ_old. */
   lossAtOld(): number {
-    const l = tf.tidy(() => tf.div(tf.addN(this.adapted().map((P, t) => this.surrogate(P, t))), this.numTasks));
-    const out = l.dataSync()[0];
+    return sumOfParts(this.lossAtOldParts()) / this.numTasks;
+  }
+
+  /** Each task's surrogate loss at θ_old. */
+  lossAtOldParts(): number[] {
+    const l = tf.tidy(() => tf.stack(this.adapted().map((P, t) => this.surrogate(P, t))));
+    const out = Array.from(l.dataSync());
     l.dispose();
     return out;
   }
@@ -352,6 +383,30 @@ export class MetaObjective {
     const olds = subsampled ? [...this.old, ...this.hvpOld] : this.old;
     for (const o of olds) tf.dispose([o.logp, o.mean, o.logStd]);
   }
+}
+
+/**
+ * Σ_t parts[t] / numTasks in task order, in float64. Every mean over tasks is formed this way,
+ * in-process or from parts computed in worker threads, so both give bit-identical results.
+ */
+export function meanOfParts(parts: Float64Array[], numTasks: number): Float64Array {
+  if (parts.length !== numTasks) throw new Error(`meanOfParts: ${parts.length} parts for ${numTasks} tasks`);
+  const out = new Float64Array(parts[0].length);
+  for (const p of parts) for (let j = 0; j < out.length; j++) out[j] += p[j] / numTasks;
+  return out;
+}
+
+/** Σ_t xs[t] in task order. */
+export function sumOfParts(xs: number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
+
+/** out + damping · v, in place. */
+export function addDamping(out: Float64Array, v: Float64Array, damping: number): Float64Array {
+  for (let i = 0; i < out.length; i++) out[i] += damping * v[i];
+  return out;
 }
 
 /** One inner step per task from flat parameters: values only, with the analytic gradient. */

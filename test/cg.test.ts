@@ -39,12 +39,12 @@ function directSolve(A: Matrix, b: Float64Array): Float64Array {
 }
 
 describe('conjugateGradient', () => {
-  it.each([3, 10, 25])('solves a random SPD system of size %i within n iterations', (n) => {
+  it.each([3, 10, 25])('solves a random SPD system of size %i within n iterations', async (n) => {
     const rng = new Rng(n);
     const A = randomSpd(n, rng);
     const b = Float64Array.from({ length: n }, () => rng.normal());
     let calls = 0;
-    const res = conjugateGradient((v) => {
+    const res = await conjugateGradient((v) => {
       calls++;
       return matVec(A, v);
     }, b, 5 * n, 1e-16);
@@ -58,29 +58,29 @@ describe('conjugateGradient', () => {
     expect(Math.sqrt(dot(r, r))).toBeLessThan(1e-6);
   });
 
-  it('solves a diagonal system with k distinct eigenvalues in k iterations', () => {
+  it('solves a diagonal system with k distinct eigenvalues in k iterations', async () => {
     const diag = [2, 2, 5, 5, 5, 9];
     const b = Float64Array.from([1, -1, 2, 0.5, 3, 1]);
-    const res = conjugateGradient((v) => v.map((x, i) => diag[i] * x), b, 20, 1e-24);
+    const res = await conjugateGradient((v) => v.map((x, i) => diag[i] * x), b, 20, 1e-24);
     expect(res.iterations).toBe(3);
     res.x.forEach((x, i) => expect(x).toBeCloseTo(b[i] / diag[i], 10));
   });
 
-  it('stops at the iteration limit (10 by default) and does not overshoot it', () => {
+  it('stops at the iteration limit (10 by default) and does not overshoot it', async () => {
     const n = 40;
     const rng = new Rng(1);
     const A = randomSpd(n, rng);
     const b = Float64Array.from({ length: n }, () => rng.normal());
-    const res = conjugateGradient((v) => matVec(A, v), b);
+    const res = await conjugateGradient((v) => matVec(A, v), b);
     expect(res.iterations).toBe(10);
     expect(res.residual).toBeGreaterThan(0);
     // Still a descent: better than x = 0, whose residual is ‖b‖.
     expect(res.residual).toBeLessThan(Math.sqrt(dot(b, b)));
   });
 
-  it('returns x = 0 at once for b = 0', () => {
+  it('returns x = 0 at once for b = 0', async () => {
     let calls = 0;
-    const res = conjugateGradient((v) => {
+    const res = await conjugateGradient((v) => {
       calls++;
       return v;
     }, new Float64Array(4));
@@ -89,36 +89,36 @@ describe('conjugateGradient', () => {
     expect(Array.from(res.x)).toEqual([0, 0, 0, 0]);
   });
 
-  it('stops on a direction of negative curvature without producing NaN', () => {
+  it('stops on a direction of negative curvature without producing NaN', async () => {
     // A = diag(1, −1); b along the negative eigenvector: pᵀAp < 0 on the first direction.
-    const res = conjugateGradient((v) => Float64Array.from([v[0], -v[1]]), Float64Array.from([0, 1]));
+    const res = await conjugateGradient((v) => Float64Array.from([v[0], -v[1]]), Float64Array.from([0, 1]));
     expect(res.iterations).toBe(0);
     expect(Array.from(res.x)).toEqual([0, 0]);
     expect(res.residual).toBe(1);
   });
 
-  it('keeps the progress made before meeting negative curvature', () => {
+  it('keeps the progress made before meeting negative curvature', async () => {
     // Indefinite A = diag(4, 1, −3): the first step has pᵀAp = 4+1−3 > 0, a later one does not.
     const diag = [4, 1, -3];
-    const res = conjugateGradient((v) => v.map((x, i) => diag[i] * x), Float64Array.from([1, 1, 1]), 10);
+    const res = await conjugateGradient((v) => v.map((x, i) => diag[i] * x), Float64Array.from([1, 1, 1]), 10);
     expect(res.iterations).toBeGreaterThanOrEqual(1);
     expect(res.iterations).toBeLessThan(3);
     expect(res.x.every(Number.isFinite)).toBe(true);
     expect(Number.isFinite(res.residual)).toBe(true);
   });
 
-  it('stops on a zero or NaN curvature without producing NaN', () => {
-    const zero = conjugateGradient((v) => new Float64Array(v.length), Float64Array.from([1, 2]));
+  it('stops on a zero or NaN curvature without producing NaN', async () => {
+    const zero = await conjugateGradient((v) => new Float64Array(v.length), Float64Array.from([1, 2]));
     expect(zero.iterations).toBe(0);
     expect(Array.from(zero.x)).toEqual([0, 0]);
-    const nan = conjugateGradient((v) => new Float64Array(v.length).fill(Number.NaN), Float64Array.from([1, 2]));
+    const nan = await conjugateGradient((v) => new Float64Array(v.length).fill(Number.NaN), Float64Array.from([1, 2]));
     expect(nan.iterations).toBe(0);
     expect(nan.x.every(Number.isFinite)).toBe(true);
   });
 
-  it('does not modify its right-hand side', () => {
+  it('does not modify its right-hand side', async () => {
     const b = Float64Array.from([1, 2, 3]);
-    conjugateGradient((v) => v.map((x) => 2 * x), b);
+    await conjugateGradient((v) => v.map((x) => 2 * x), b);
     expect(Array.from(b)).toEqual([1, 2, 3]);
   });
 });

@@ -1,24 +1,23 @@
 /** Shared helpers for tests: small random MAML problems on the active tfjs backend. */
-import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.ts';
-import type { TaskData } from '../agents/maml.ts';
+import { type TaskArrays, type TaskData, taskDataFromArrays } from '../agents/maml.ts';
 import type { PolicySpec } from '../agents/policy.ts';
 
-/** Random per-task data: N rows, the last `pad` of them padding (zero weight). */
-export function randomTaskData(spec: PolicySpec, T: number, N: number, rng: Rng, pad = 0): TaskData[] {
+/** Random per-task data as arrays: N rows, the last `pad` of them padding (zero weight). */
+export function randomTaskArrays(spec: PolicySpec, T: number, N: number, rng: Rng, pad = 0): TaskArrays[] {
   return Array.from({ length: T }, () => {
     const obs = Float32Array.from({ length: N * spec.obsDim }, () => rng.range(-1, 1));
-    const act = Float32Array.from({ length: N * spec.actDim }, () => rng.normal());
-    const adv = Float32Array.from({ length: N }, () => rng.normal());
-    const w = new Float32Array(N).fill(1 / (N - pad));
-    w.fill(0, N - pad);
-    return {
-      obs: tf.tensor2d(obs, [N, spec.obsDim]),
-      actions: tf.tensor2d(act, [N, spec.actDim]),
-      advantages: tf.tensor1d(adv),
-      weights: tf.tensor1d(w),
-    };
+    const actions = Float32Array.from({ length: N * spec.actDim }, () => rng.normal());
+    const advantages = Float32Array.from({ length: N }, () => rng.normal());
+    const weights = new Float32Array(N).fill(1 / (N - pad));
+    weights.fill(0, N - pad);
+    return { rows: N, obs, actions, advantages, weights };
   });
+}
+
+/** The same as tensors on the active backend. */
+export function randomTaskData(spec: PolicySpec, T: number, N: number, rng: Rng, pad = 0): TaskData[] {
+  return randomTaskArrays(spec, T, N, rng, pad).map(taskDataFromArrays);
 }
 
 export function randomDirection(n: number, rng: Rng): Float64Array {

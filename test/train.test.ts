@@ -14,6 +14,7 @@ import { METRICS_FILE, train } from '../src/experiments/train.ts';
 import { MetaLearner } from '../src/experiments/metaBatch.ts';
 import { evaluateAdaptation } from '../src/experiments/evaluate.ts';
 import { NumericError } from '../src/core/errors.ts';
+import { liveWorkerCount } from '../src/streams/workerGroup.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -39,12 +40,16 @@ describe('meta-training', () => {
     expect(series(c.runDir)[0]).not.toEqual(series(a.runDir)[0]);
   });
 
-  it('gives the same series with sampling in worker threads as in the main thread', async () => {
+  it('gives the same series with sampling and meta-updates in worker threads as in the main thread', async () => {
     const out = mkdtempSync(join(tmpdir(), 'metarl-workers-'));
     const main = await train(tiny(join(out, 'main'), { numBatches: 2 }), { backend: 'wasm' });
-    const workers = await train(tiny(join(out, 'workers'), { numBatches: 2, workers: 2 }), { backend: 'wasm' });
-    expect(series(workers.runDir)).toEqual(series(main.runDir));
-    expect(Array.from(workers.theta)).toEqual(Array.from(main.theta));
+    // 4 tasks over 3 workers: uneven shards (2, 1, 1) for the meta-update.
+    for (const workers of [2, 3]) {
+      const run = await train(tiny(join(out, `workers${workers}`), { numBatches: 2, workers }), { backend: 'wasm' });
+      expect(series(run.runDir)).toEqual(series(main.runDir));
+      expect(Array.from(run.theta)).toEqual(Array.from(main.theta));
+    }
+    expect(liveWorkerCount()).toBe(0);
   });
 
   it('resumes from a checkpoint and continues the same series', async () => {

@@ -81,6 +81,6 @@ export function reviveError(d: ErrorData): Error {
     e = new Error(d.message);
     e.name = d.name;
   }
-  if (d.stack) e.stack = `${d.stack}\n    (rethrown from a vector-env worker thread)`;
+  if (d.stack) e.stack = `${d.stack}\n    (rethrown from a worker thread)`;
   return e;
 }

@@ -3,16 +3,18 @@
  * adapted policies, then one TRPO update of the meta-parameters. Plumbing only: the algorithm
  * lives in agents/.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { AnyVectorEnv, TaskEnv } from '../core/env.ts';
 import { assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
 import { type EnvOptions, make, makeVector, prepareEnv } from '../../envs/registry.ts';
 import { WorkerVectorEnv } from '../streams/workerPool.ts';
-import { MetaObjective } from '../../agents/maml.ts';
-import { type PolicySpec, toFlat } from '../../agents/policy.ts';
+import type { MetaObjectiveOptions } from '../../agents/maml.ts';
+import type { PolicySpec } from '../../agents/policy.ts';
 import { trpoStep } from '../../agents/trpo.ts';
 import type { Config } from '../io/config.ts';
-import { computeAdvantages, sampleEpisodes, toTaskData } from './sampler.ts';
+import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
+import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
 
 export interface BatchMetrics {
   /** Mean episode return with the meta-parameters, before adaptation. */
@@ -57,6 +59,8 @@ export async function makeSamplerEnv(cfg: Config, num: number): Promise<AnyVecto
 export class MetaLearner {
   readonly spec: PolicySpec;
 
+  private metaPool: MetaWorkerPool | null = null;
+
   private constructor(
     readonly cfg: Config,
     readonly taskSource: TaskEnv<unknown>,
@@ -65,11 +69,34 @@ export class MetaLearner {
     this.spec = policySpecOf(cfg, taskSource);
   }
 
-  /** Loads the env (MuJoCo, workers) and builds the sampler for `metaBatchSize × episodesPerTask` copies. */
+  /**
+   * Loads the env (MuJoCo, workers) and builds the sampler for `metaBatchSize × episodesPerTask`
+   * copies. With `workers` > 0 on the wasm or cpu backend, the meta-update is spread over as many
+   * worker threads too (tasks split between them; identical results).
+   */
   static async create(cfg: Config): Promise<MetaLearner> {
     await prepareEnv(cfg.env);
     const taskSource = make(cfg.env, envOptions(cfg));
-    return new MetaLearner(cfg, taskSource, await makeSamplerEnv(cfg, cfg.metaBatchSize * cfg.episodesPerTask));
+    const learner = new MetaLearner(cfg, taskSource, await makeSamplerEnv(cfg, cfg.metaBatchSize * cfg.episodesPerTask));
+    try {
+      if (cfg.workers > 0 && shardableBackend(tf.getBackend())) {
+        learner.metaPool = await MetaWorkerPool.create(learner.objectiveOptions(), { workers: Math.min(cfg.workers, cfg.metaBatchSize) });
+      }
+    } catch (e) {
+      await learner.close();
+      throw e;
+    }
+    return learner;
+  }
+
+  private objectiveOptions(): MetaObjectiveOptions {
+    const cfg = this.cfg;
+    return { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample };
+  }
+
+  /** Worker threads computing the meta-update (0 = in this thread). */
+  get metaWorkers(): number {
+    return this.metaPool?.workerCount ?? 0;
   }
 
   /** Runs one meta-batch from θ; returns the new θ and the batch's metrics. */
@@ -78,11 +105,7 @@ export class MetaLearner {
     const T = cfg.metaBatchSize;
     const sampler = { env: this.vecEnv, spec: this.spec, episodesPerTask: cfg.episodesPerTask };
     const tasks = this.taskSource.sampleTasks(T, rng);
-    const obj = new MetaObjective(
-      { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample },
-      theta,
-      T,
-    );
+    const obj: OuterObjective = this.metaPool ? await this.metaPool.begin(theta, T) : new LocalObjective(this.objectiveOptions(), theta, T);
     let secondsSampling = 0;
     let secondsInner = 0;
     let envSteps = 0;
@@ -96,8 +119,7 @@ export class MetaLearner {
         const t1 = clock();
         if (i === 0) returnBefore = eps.meanReturn();
         envSteps += eps.lengths.reduce((a, b) => a + b, 0);
-        obj.addInnerStep(toTaskData(eps, T, computeAdvantages(eps, T, cfg)));
-        params = obj.adapted().map((P) => toFlat(P));
+        params = await obj.addInnerStep(toTaskArrays(eps, T, computeAdvantages(eps, T, cfg)));
         secondsSampling += t1 - t0;
         secondsInner += clock() - t1;
       }
@@ -108,12 +130,12 @@ export class MetaLearner {
       secondsSampling += clock() - t2;
 
       const t3 = clock();
-      obj.setValidation(toTaskData(valid, T, computeAdvantages(valid, T, cfg)));
-      const gradient = obj.metaGradient();
+      await obj.setValidation(toTaskArrays(valid, T, computeAdvantages(valid, T, cfg)));
+      const gradient = await obj.metaGradient();
       assertFinite('meta-gradient', gradient);
-      const lossBefore = obj.lossAtOld();
+      const lossBefore = await obj.lossAtOld();
       assertFinite('surrogate loss', [lossBefore]);
-      const res = trpoStep(
+      const res = await trpoStep(
         theta,
         { gradient, fvp: (v) => obj.fisherVectorProduct(v), evaluate: (th) => obj.evaluate(th), lossBefore },
         { maxKl: cfg.maxKl, cgIters: cfg.cgIters, lsMaxSteps: cfg.lsMaxSteps, lsBacktrack: cfg.lsBacktrack },
@@ -136,12 +158,12 @@ export class MetaLearner {
         },
       };
     } finally {
-      obj.dispose();
+      await obj.dispose();
     }
   }
 
   async close(): Promise<void> {
     this.taskSource.close();
-    await this.vecEnv.close();
+    await Promise.all([this.vecEnv.close(), this.metaPool?.close()]);
   }
 }

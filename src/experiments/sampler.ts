@@ -12,7 +12,7 @@ import { rollout$, toEpisodes } from '../streams/rollout.ts';
 import { type PolicySpec, HostPolicy } from '../../agents/policy.ts';
 import { LinearFeatureBaseline } from '../../agents/baseline.ts';
 import { discountedReturns, gae, normalizePerGroup } from '../../agents/advantages.ts';
-import type { TaskData } from '../../agents/maml.ts';
+import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents/maml.ts';
 
 export interface TaskSampler<T> {
   env: AnyVectorEnv<T>;
@@ -65,8 +65,8 @@ export function computeAdvantages(b: EpisodeBatch, numTasks: number, o: Advantag
   return normalizePerGroup(b, gae(b, values, o.gamma, o.gaeLambda), M);
 }
 
-/** Per-task tensors of an EpisodeBatch whose episodes are grouped by task. */
-export function toTaskData(b: EpisodeBatch, numTasks: number, advantages: Float64Array): TaskData[] {
+/** Per-task arrays of an EpisodeBatch whose episodes are grouped by task. */
+export function toTaskArrays(b: EpisodeBatch, numTasks: number, advantages: Float64Array): TaskArrays[] {
   const N = (b.numEpisodes / numTasks) * b.horizon;
   const mask = b.mask();
   return Array.from({ length: numTasks }, (_, t) => {
@@ -74,10 +74,16 @@ export function toTaskData(b: EpisodeBatch, numTasks: number, advantages: Float6
     const count = w.reduce((a, c) => a + c, 0);
     for (let i = 0; i < N; i++) w[i] /= count;
     return {
-      obs: tf.tensor2d(b.obs.subarray(t * N * b.obsDim, (t + 1) * N * b.obsDim), [N, b.obsDim]),
-      actions: tf.tensor2d(b.actions.subarray(t * N * b.actDim, (t + 1) * N * b.actDim), [N, b.actDim]),
-      advantages: tf.tensor1d(Float32Array.from(advantages.subarray(t * N, (t + 1) * N))),
-      weights: tf.tensor1d(w),
+      rows: N,
+      obs: b.obs.slice(t * N * b.obsDim, (t + 1) * N * b.obsDim),
+      actions: b.actions.slice(t * N * b.actDim, (t + 1) * N * b.actDim),
+      advantages: Float32Array.from(advantages.subarray(t * N, (t + 1) * N)),
+      weights: w,
     };
   });
+}
+
+/** Per-task tensors of an EpisodeBatch whose episodes are grouped by task. */
+export function toTaskData(b: EpisodeBatch, numTasks: number, advantages: Float64Array): TaskData[] {
+  return toTaskArrays(b, numTasks, advantages).map(taskDataFromArrays);
 }

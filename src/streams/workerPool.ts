@@ -11,13 +11,15 @@
  * errors), and later calls reject with that same error. Call `close()` when done (or use
  * `withWorkerEnv`); after a failure or close no worker threads remain.
  */
-import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { AnyVectorEnv, VectorStepResult } from '../core/env.ts';
 import { Box } from '../core/spaces.ts';
-import { type InitInfo, type Reply, type Request, type RequestBody, reviveError } from '../core/workerProtocol.ts';
+import type { InitInfo, RequestBody } from '../core/workerProtocol.ts';
 import type { SteppableVectorEnv } from './rollout.ts';
+import { WorkerGroup, liveWorkerCount } from './workerGroup.ts';
+
+export { liveWorkerCount };
 
 /** The worker entry that serves registry envs. A URL, not an import: src/streams may not import envs/. */
 export const DEFAULT_WORKER_URL = new URL('../../envs/worker.ts', import.meta.url);
@@ -41,33 +43,6 @@ export interface WorkerVectorEnvOptions {
   closeTimeoutMs?: number;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** One worker thread and the calls waiting for its answers. */
-interface Slot {
-  index: number;
-  worker: Worker;
-  threadId: number;
-  /** Global index of the slice's first copy, and the slice's size. */
-  offset: number;
-  count: number;
-  pending: Map<number, Pending>;
-  exited: Promise<void>;
-  alive: boolean;
-  crash?: Error;
-}
-
-const liveWorkers = new Set<Worker>();
-
-/** Worker threads started by WorkerVectorEnv in this thread that have not exited yet (for tests, leak checks). */
-export function liveWorkerCount(): number {
-  return liveWorkers.size;
-}
-
 /** Contiguous slices of `num` copies over `workers` workers, sizes differing by at most one. */
 export function splitSlices(num: number, workers: number): { offset: number; count: number }[] {
   const base = Math.floor(num / workers);
@@ -82,16 +57,6 @@ export function splitSlices(num: number, workers: number): { offset: number; cou
   return out;
 }
 
-/**
- * How to start a worker running `entry`. A `.ts` entry goes through tsWorkerBootstrap.mjs, which
- * registers tsx inside the worker: under Node 20 the main thread's tsx hooks (from `npx tsx` or
- * vitest) do not reach worker threads, and neither does `--import tsx` in execArgv.
- */
-function workerStart(entry: URL): { url: URL; workerData?: { tsEntry: string } } {
-  if (!/\.[cm]?ts$/.test(entry.pathname)) return { url: entry };
-  return { url: new URL('./tsWorkerBootstrap.mjs', import.meta.url), workerData: { tsEntry: entry.href } };
-}
-
 function positiveInt(what: string, v: number): number {
   if (!(Number.isInteger(v) && v > 0)) throw new Error(`WorkerVectorEnv: ${what} must be a positive integer, got ${v}`);
   return v;
@@ -100,36 +65,29 @@ function positiveInt(what: string, v: number): number {
 export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableVectorEnv {
   readonly num: number;
   private info: { observationSpace: Box; actionSpace: Box; maxEpisodeSteps: number } | null = null;
-  private nextId = 0;
-  private failure: Error | null = null;
-  private closed = false;
-  private stopping: Promise<void> | null = null;
-  private closing: Promise<void> | null = null;
 
   private constructor(
-    private readonly slots: Slot[],
-    private readonly callTimeoutMs: number,
+    private readonly group: WorkerGroup,
+    private readonly slices: { offset: number; count: number }[],
     private readonly closeTimeoutMs: number,
   ) {
-    this.num = slots.reduce((a, s) => a + s.count, 0);
-    for (const s of slots) this.watch(s);
+    this.num = slices.reduce((a, s) => a + s.count, 0);
   }
 
   /** Starts the workers and builds each one's slice; rejects (with no worker left) if any fails. */
   static async create<T = unknown>(o: WorkerVectorEnvOptions): Promise<WorkerVectorEnv<T>> {
     const num = positiveInt('num', o.num);
     const workers = Math.min(positiveInt('workers', o.workers ?? availableParallelism()), num);
-    const url = typeof o.workerUrl === 'string' ? new URL(o.workerUrl, pathToFileURL(process.cwd() + '/')) : (o.workerUrl ?? DEFAULT_WORKER_URL);
-    const start = workerStart(url);
-    const slots = splitSlices(num, workers).map(({ offset, count }, index): Slot => {
-      const worker = new Worker(start.url, { workerData: start.workerData });
-      worker.unref(); // only pending calls keep the process alive (see call())
-      liveWorkers.add(worker);
-      return { index, worker, threadId: worker.threadId, offset, count, pending: new Map(), exited: Promise.resolve(), alive: true };
-    });
-    const env = new WorkerVectorEnv<T>(slots, o.callTimeoutMs ?? 60_000, o.closeTimeoutMs ?? 5_000);
-    const init = (s: Slot): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: s.count, indexOffset: s.offset }, []];
-    const infos = (await env.all(init, o.initTimeoutMs ?? 60_000)) as InitInfo[];
+    const entry = typeof o.workerUrl === 'string' ? new URL(o.workerUrl, pathToFileURL(process.cwd() + '/')) : (o.workerUrl ?? DEFAULT_WORKER_URL);
+    const slices = splitSlices(num, workers);
+    const describe = (k: number) => {
+      const { offset, count } = slices[k];
+      return count === 1 ? `copy ${offset}` : `copies ${offset}–${offset + count - 1}`;
+    };
+    const group = new WorkerGroup({ entry, count: workers, owner: 'WorkerVectorEnv', describe, callTimeoutMs: o.callTimeoutMs ?? 60_000 });
+    const env = new WorkerVectorEnv<T>(group, slices, o.closeTimeoutMs ?? 5_000);
+    const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: slices[k].offset }, []];
+    const infos = (await group.all(init, o.initTimeoutMs ?? 60_000)) as InitInfo[];
     const box = (d: InitInfo['actionSpace']) => new Box(d.low, d.high, d.shape);
     env.info = { observationSpace: box(infos[0].observationSpace), actionSpace: box(infos[0].actionSpace), maxEpisodeSteps: infos[0].maxEpisodeSteps };
     return env;
@@ -155,17 +113,17 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
 
   /** Number of worker threads. */
   get workerCount(): number {
-    return this.slots.length;
+    return this.group.size;
   }
 
   /** Thread ids of the workers, in slice order. */
   get threadIds(): number[] {
-    return this.slots.map((s) => s.threadId);
+    return this.group.threadIds;
   }
 
   /** Workers of this env that have not exited yet. */
   get liveWorkers(): number {
-    return this.slots.filter((s) => s.alive).length;
+    return this.group.liveCount;
   }
 
   /**
@@ -174,13 +132,11 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
    */
   setTasks(tasks: T[]): Promise<void> {
     let p: Promise<void>;
-    if (this.failure || this.closed) {
-      p = this.usable();
-    } else if (tasks.length !== this.num) {
+    if (tasks.length !== this.num) {
       const e = new Error(`setTasks: got ${tasks.length} tasks for ${this.num} envs`);
-      p = this.fail(e).then(() => Promise.reject(this.failure ?? e));
+      p = this.group.usable().then(() => this.group.fail(e)).then(() => this.group.usable());
     } else {
-      p = this.all((s) => [{ type: 'setTasks', tasks: tasks.slice(s.offset, s.offset + s.count) }, []]).then(() => undefined);
+      p = this.group.all((k) => [{ type: 'setTasks', tasks: tasks.slice(this.slices[k].offset, this.slices[k].offset + this.slices[k].count) }, []]).then(() => undefined);
     }
     p.catch(() => {}); // not unhandled if the caller does not await: the next call reports the error
     return p;
@@ -188,20 +144,20 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
 
   /** Resets every copy (copy i seeded with deriveSeed(seed, i)); resolves to n × obsDim observations. */
   async reset(seed?: number): Promise<Float32Array> {
-    await this.usable();
-    const parts = await this.all((s) => [{ type: 'reset', seed }, []]);
+    const parts = await this.group.all(() => [{ type: 'reset', seed }, []]);
     return this.gather(parts as Float32Array[], this.observationSpace.size);
   }
 
   /** Steps every running copy with its row of `actions` (n × actDim). */
   async step(actions: Float32Array): Promise<VectorStepResult> {
-    await this.usable();
+    await this.group.usable();
     const a = this.actionSpace.size;
     if (actions.length !== this.num * a) {
       throw new Error(`step: expected ${this.num * a} action entries (${this.num} × ${a}), got ${actions.length}`);
     }
-    const parts = (await this.all((s) => {
-      const slice = actions.slice(s.offset * a, (s.offset + s.count) * a);
+    const parts = (await this.group.all((k) => {
+      const { offset, count } = this.slices[k];
+      const slice = actions.slice(offset * a, (offset + count) * a);
       return [{ type: 'step', actions: slice }, [slice.buffer]];
     })) as VectorStepResult[];
     return {
@@ -217,110 +173,14 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
    * terminates every worker. Resolves once all have exited. Safe to call more than once.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.closed = true;
-      if (this.failure === null) {
-        await Promise.allSettled(this.slots.filter((s) => s.alive).map((s) => this.call(s, { type: 'close' }, [], this.closeTimeoutMs)));
-      }
-      await this.stopAll(new Error('WorkerVectorEnv: closed while a call was pending'));
-    })();
-    return this.closing;
-  }
-
-  // ——— plumbing ———
-
-  private usable(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error('WorkerVectorEnv: used after close()'));
-    return Promise.resolve();
+    return this.group.close({ type: 'close' }, this.closeTimeoutMs);
   }
 
   /** Concatenates per-worker rows of width `w` in slice order. */
   private gather<A extends Float32Array | Uint8Array>(parts: A[], w: number): A {
     const out = new (parts[0].constructor as new (n: number) => A)(this.num * w);
-    parts.forEach((p, k) => out.set(p, this.slots[k].offset * w));
+    parts.forEach((p, k) => out.set(p, this.slices[k].offset * w));
     return out;
-  }
-
-  /** Sends one request to every worker; any failure fails the env and rejects once all workers are gone. */
-  private async all(build: (s: Slot) => [RequestBody, ArrayBuffer[]], timeoutMs = this.callTimeoutMs): Promise<unknown[]> {
-    try {
-      return await Promise.all(this.slots.map((s) => {
-        const [req, transfer] = build(s);
-        return this.call(s, req, transfer, timeoutMs);
-      }));
-    } catch (e) {
-      await this.fail(e as Error);
-      throw this.failure ?? e;
-    }
-  }
-
-  /** One request to one worker, answered by the reply with the same id (or a timeout / exit). */
-  private call(s: Slot, req: RequestBody, transfer: ArrayBuffer[], timeoutMs: number): Promise<unknown> {
-    if (!s.alive) return Promise.reject(s.crash ?? new Error(`WorkerVectorEnv: worker ${s.index} has exited`));
-    const id = ++this.nextId;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        s.pending.delete(id);
-        if (s.pending.size === 0) s.worker.unref();
-        reject(new Error(`WorkerVectorEnv: worker ${s.index} (${this.copies(s)}) did not answer '${req.type}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      if (s.pending.size === 0) s.worker.ref();
-      s.pending.set(id, { resolve, reject, timer });
-      s.worker.postMessage({ ...req, id } satisfies Request, transfer);
-    });
-  }
-
-  private copies(s: Slot): string {
-    return s.count === 1 ? `copy ${s.offset}` : `copies ${s.offset}–${s.offset + s.count - 1}`;
-  }
-
-  private settle(s: Slot, id: number): Pending | undefined {
-    const p = s.pending.get(id);
-    if (!p) return undefined;
-    s.pending.delete(id);
-    clearTimeout(p.timer);
-    if (s.pending.size === 0) s.worker.unref();
-    return p;
-  }
-
-  private watch(s: Slot): void {
-    let resolveExit!: () => void;
-    s.exited = new Promise((r) => (resolveExit = r));
-    s.worker.on('message', (m: Reply) => {
-      const p = this.settle(s, m.id);
-      if (!p) return;
-      if (m.ok) p.resolve(m.value);
-      else p.reject(reviveError(m.error));
-    });
-    s.worker.on('error', (e) => {
-      // An uncaught error in the worker; 'exit' follows.
-      s.crash = new Error(`WorkerVectorEnv: worker ${s.index} (${this.copies(s)}) crashed: ${e.name}: ${e.message}`, { cause: e });
-    });
-    s.worker.on('exit', (code) => {
-      s.alive = false;
-      liveWorkers.delete(s.worker);
-      const crash = s.crash ?? new Error(`WorkerVectorEnv: worker ${s.index} (${this.copies(s)}) exited unexpectedly with code ${code}`);
-      s.crash = crash;
-      for (const id of [...s.pending.keys()]) this.settle(s, id)?.reject(crash);
-      if (this.stopping === null) void this.fail(crash);
-      resolveExit();
-    });
-  }
-
-  /** Records the first failure, rejects every pending call with it, and terminates all workers. */
-  private fail(e: Error): Promise<void> {
-    if (this.failure === null && !this.closed) this.failure = e;
-    return this.stopAll(this.failure ?? e);
-  }
-
-  private stopAll(reason: Error): Promise<void> {
-    this.stopping ??= Promise.all(this.slots.map(async (s) => {
-      for (const id of [...s.pending.keys()]) this.settle(s, id)?.reject(reason);
-      if (s.alive) await s.worker.terminate();
-      await s.exited;
-    })).then(() => undefined);
-    return this.stopping;
   }
 }
 

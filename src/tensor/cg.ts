@@ -1,16 +1,19 @@
-/** Conjugate gradient in float64 on the host: solves A x = b for symmetric positive-definite A. */
+/**
+ * Conjugate gradient in float64 on the host: solves A x = b for symmetric positive-definite A.
+ * `Avp` may answer asynchronously (products computed in worker threads).
+ */
 export interface CgResult {
   x: Float64Array;
   iterations: number;
   residual: number;
 }
 
-export function conjugateGradient(
-  Avp: (v: Float64Array) => Float64Array,
+export async function conjugateGradient(
+  Avp: (v: Float64Array) => Float64Array | Promise<Float64Array>,
   b: Float64Array,
   iterations = 10,
   residualTol = 1e-10,
-): CgResult {
+): Promise<CgResult> {
   const n = b.length;
   const x = new Float64Array(n);
   const r = Float64Array.from(b);
@@ -18,7 +21,7 @@ export function conjugateGradient(
   let rr = dot(r, r);
   let k = 0;
   for (; k < iterations && rr >= residualTol; k++) {
-    const Ap = Avp(p);
+    const Ap = await Avp(p);
     const pAp = dot(p, Ap);
     if (!(pAp > 0)) break; // not positive-definite along p (or NaN): stop with what we have
     const alpha = rr / pAp;
