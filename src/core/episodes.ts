@@ -73,4 +73,26 @@ export class EpisodeBatch {
     b.lastValues.set(this.lastValues.subarray(from, to));
     return b;
   }
+
+  /** Episodes of several batches (same horizon and dimensions), in order, as one batch. */
+  static concat(parts: EpisodeBatch[]): EpisodeBatch {
+    if (parts.length === 1) return parts[0];
+    const [h, o, a] = [parts[0].horizon, parts[0].obsDim, parts[0].actDim];
+    if (parts.some((p) => p.horizon !== h || p.obsDim !== o || p.actDim !== a)) {
+      throw new Error('EpisodeBatch.concat: batches differ in horizon or dimensions');
+    }
+    const b = new EpisodeBatch(parts.reduce((n, p) => n + p.numEpisodes, 0), h, o, a);
+    let e = 0;
+    for (const p of parts) {
+      b.obs.set(p.obs, e * h * o);
+      b.actions.set(p.actions, e * h * a);
+      b.rewards.set(p.rewards, e * h);
+      b.lengths.set(p.lengths, e);
+      b.terminated.set(p.terminated, e);
+      b.finalObs.set(p.finalObs, e * o);
+      b.lastValues.set(p.lastValues, e);
+      e += p.numEpisodes;
+    }
+    return b;
+  }
 }

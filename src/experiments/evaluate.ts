@@ -39,7 +39,7 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
       const padded = tasks.concat(Array.from({ length: chunk - tasks.length }, () => tasks[0]));
       let params: Float32Array[] = padded.map(() => theta);
       for (let s = 0; s <= o.steps; s++) {
-        const eps = await sampleEpisodes({ env: learner.vecEnv, spec: learner.spec, episodesPerTask: M }, padded, params, rng);
+        const eps = await sampleEpisodes({ lanes: learner.lanes, spec: learner.spec, episodesPerTask: M }, padded, params, rng);
         const ret = eps.episodeReturns();
         for (let j = 0; j < tasks.length; j++) {
           let sum = 0;

@@ -8,7 +8,7 @@ import type { AnyVectorEnv, TaskEnv } from '../core/env.ts';
 import { assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
 import { type EnvOptions, make, makeVector, prepareEnv } from '../../envs/registry.ts';
-import { WorkerVectorEnv } from '../streams/workerPool.ts';
+import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
 import type { MetaObjectiveOptions } from '../../agents/maml.ts';
 import type { PolicySpec } from '../../agents/policy.ts';
 import { trpoStep } from '../../agents/trpo.ts';
@@ -50,10 +50,30 @@ export function envOptions(cfg: Config): EnvOptions {
 }
 
 /** The vector env a config asks for: in-process, or spread over `cfg.workers` worker threads. */
-export async function makeSamplerEnv(cfg: Config, num: number): Promise<AnyVectorEnv<unknown>> {
+export async function makeSamplerEnv(cfg: Config, num: number, indexOffset = 0): Promise<AnyVectorEnv<unknown>> {
   const options = envOptions(cfg);
-  if (cfg.workers > 0) return WorkerVectorEnv.create({ name: cfg.env, num, workers: Math.min(cfg.workers, num), options: { ...options } });
-  return makeVector(cfg.env, num, options);
+  if (cfg.workers > 0) {
+    return WorkerVectorEnv.create({ name: cfg.env, num, indexOffset, workers: Math.min(cfg.workers, num), options: { ...options } });
+  }
+  return makeVector(cfg.env, num, options, indexOffset);
+}
+
+/**
+ * The sampler's lanes for `numTasks` tasks: with worker threads, two lanes (each on `cfg.workers`
+ * threads) so that one lane's simulators step while this thread computes the other's actions;
+ * in-process, one. Results do not depend on the split (see sampleEpisodes).
+ */
+export async function makeSamplerLanes(cfg: Config, numTasks: number): Promise<AnyVectorEnv<unknown>[]> {
+  const M = cfg.episodesPerTask;
+  const ranges = splitSlices(numTasks, cfg.workers > 0 ? Math.min(2, numTasks) : 1);
+  const made = await Promise.allSettled(ranges.map(({ offset, count }) => makeSamplerEnv(cfg, count * M, offset * M)));
+  const lanes = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(lanes.map((env) => env.close()));
+    throw failed.reason;
+  }
+  return lanes;
 }
 
 export class MetaLearner {
@@ -64,7 +84,8 @@ export class MetaLearner {
   private constructor(
     readonly cfg: Config,
     readonly taskSource: TaskEnv<unknown>,
-    readonly vecEnv: AnyVectorEnv<unknown>,
+    /** The sampler's vector envs, together `metaBatchSize × episodesPerTask` copies (see makeSamplerLanes). */
+    readonly lanes: AnyVectorEnv<unknown>[],
   ) {
     this.spec = policySpecOf(cfg, taskSource);
   }
@@ -77,7 +98,7 @@ export class MetaLearner {
   static async create(cfg: Config): Promise<MetaLearner> {
     await prepareEnv(cfg.env);
     const taskSource = make(cfg.env, envOptions(cfg));
-    const learner = new MetaLearner(cfg, taskSource, await makeSamplerEnv(cfg, cfg.metaBatchSize * cfg.episodesPerTask));
+    const learner = new MetaLearner(cfg, taskSource, await makeSamplerLanes(cfg, cfg.metaBatchSize));
     try {
       if (cfg.workers > 0 && shardableBackend(tf.getBackend())) {
         learner.metaPool = await MetaWorkerPool.create(learner.objectiveOptions(), { workers: Math.min(cfg.workers, cfg.metaBatchSize) });
@@ -103,7 +124,7 @@ export class MetaLearner {
   async step(theta: Float32Array, rng: Rng): Promise<{ theta: Float32Array; metrics: BatchMetrics }> {
     const cfg = this.cfg;
     const T = cfg.metaBatchSize;
-    const sampler = { env: this.vecEnv, spec: this.spec, episodesPerTask: cfg.episodesPerTask };
+    const sampler = { lanes: this.lanes, spec: this.spec, episodesPerTask: cfg.episodesPerTask };
     const tasks = this.taskSource.sampleTasks(T, rng);
     const obj: OuterObjective = this.metaPool ? await this.metaPool.begin(theta, T) : new LocalObjective(this.objectiveOptions(), theta, T);
     let secondsSampling = 0;
@@ -164,6 +185,6 @@ export class MetaLearner {
 
   async close(): Promise<void> {
     this.taskSource.close();
-    await Promise.all([this.vecEnv.close(), this.metaPool?.close()]);
+    await Promise.all([...this.lanes.map((env) => env.close()), this.metaPool?.close()]);
   }
 }

@@ -31,6 +31,8 @@ export interface WorkerVectorEnvOptions {
   num: number;
   /** Number of worker threads (at most `num`); defaults to os.availableParallelism(). */
   workers?: number;
+  /** Global index of the first copy (seeds copy i with deriveSeed(seed, indexOffset + i)); default 0. */
+  indexOffset?: number;
   /** Options passed to `makeVector` in every worker (plain JSON). */
   options?: Record<string, unknown>;
   /** Worker entry; defaults to envs/worker.ts. A `.ts` entry is loaded through tsx. */
@@ -86,7 +88,7 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
     };
     const group = new WorkerGroup({ entry, count: workers, owner: 'WorkerVectorEnv', describe, callTimeoutMs: o.callTimeoutMs ?? 60_000 });
     const env = new WorkerVectorEnv<T>(group, slices, o.closeTimeoutMs ?? 5_000);
-    const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: slices[k].offset }, []];
+    const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: (o.indexOffset ?? 0) + slices[k].offset }, []];
     const infos = (await group.all(init, o.initTimeoutMs ?? 60_000)) as InitInfo[];
     const box = (d: InitInfo['actionSpace']) => new Box(d.low, d.high, d.shape);
     env.info = { observationSpace: box(infos[0].observationSpace), actionSpace: box(infos[0].actionSpace), maxEpisodeSteps: infos[0].maxEpisodeSteps };

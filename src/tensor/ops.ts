@@ -11,11 +11,14 @@ type T = tf.Tensor;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const customGrad = tf.customGrad as (f: (...args: any[]) => { value: T; gradFunc: (dy: T, saved: T[]) => T | T[] }) => (...args: T[]) => T;
 
-/** tanh with d/dx = 1 - tanh(x)², recomputed from x. */
+/**
+ * tanh with d/dx = 1 - tanh(x)², recomputed from x. The value is computed as 2σ(2x) − 1: the
+ * wasm backend's sigmoid is vectorized and about 8× faster than its tanh, within 2e-7 of it.
+ */
 export const tanh: (x: T) => T = customGrad((x: T, save: tf.GradSaveFunc) => {
   save([x]);
   return {
-    value: tf.tanh(x),
+    value: tf.tidy(() => tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1)),
     gradFunc: (dy: T, saved: T[]) => {
       const t = tanh(saved[0]);
       return tf.mul(dy, tf.sub(1, tf.mul(t, t)));

@@ -1,0 +1,90 @@
+/**
+ * The meta-learning sampler: episodes do not depend on how tasks are split into lanes (in-process
+ * or over worker threads), and EpisodeBatch.concat keeps every field of every episode.
+ */
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../src/core/rng.ts';
+import { EpisodeBatch } from '../src/core/episodes.ts';
+import { makeVector } from '../envs/registry.ts';
+import { WorkerVectorEnv } from '../src/streams/workerPool.ts';
+import { liveWorkerCount } from '../src/streams/workerGroup.ts';
+import { sampleEpisodes } from '../src/experiments/sampler.ts';
+import { type PolicySpec, initParams } from '../agents/policy.ts';
+import type { AnyVectorEnv } from '../src/core/env.ts';
+
+const spec: PolicySpec = { obsDim: 2, actDim: 2, hidden: [8], activation: 'tanh', initStd: 1 };
+const M = 3;
+const T = 5;
+
+function fields(b: EpisodeBatch) {
+  return [b.obs, b.actions, b.rewards, b.lengths, b.terminated, b.finalObs].map((a) => Array.from(a));
+}
+
+async function sample(lanes: AnyVectorEnv<unknown>[]) {
+  const rng = new Rng(9);
+  const tasks = makeVector('navigation', 1).envs[0].sampleTasks(T, rng);
+  const params = tasks.map((_, t) => initParams(spec, new Rng(100 + t)));
+  return sampleEpisodes({ lanes, spec, episodesPerTask: M }, tasks, params, rng);
+}
+
+/** In-process lanes over the task ranges given by their sizes (in tasks). */
+const syncLanes = (sizes: number[]) => {
+  let first = 0;
+  return sizes.map((n) => {
+    const env = makeVector('navigation', n * M, { maxEpisodeSteps: 20 }, first * M);
+    first += n;
+    return env;
+  });
+};
+
+describe('sampleEpisodes', () => {
+  it('gives the same episodes for any split of the tasks into lanes, in-process or in workers', async () => {
+    const one = await sample(syncLanes([T]));
+    expect(one.numEpisodes).toBe(T * M);
+    // Copies of one task act with different noise.
+    const H = one.horizon * spec.actDim;
+    expect(Array.from(one.actions.subarray(0, H))).not.toEqual(Array.from(one.actions.subarray(H, 2 * H)));
+    for (const sizes of [[2, 3], [1, 1, 3], [4, 1]]) {
+      expect(fields(await sample(syncLanes(sizes)))).toEqual(fields(one));
+    }
+    const workerLanes = [
+      await WorkerVectorEnv.create({ name: 'navigation', num: 2 * M, workers: 2, options: { maxEpisodeSteps: 20 } }),
+      await WorkerVectorEnv.create({ name: 'navigation', num: 3 * M, indexOffset: 2 * M, workers: 2, options: { maxEpisodeSteps: 20 } }),
+    ];
+    try {
+      expect(fields(await sample(workerLanes))).toEqual(fields(one));
+    } finally {
+      await Promise.all(workerLanes.map((env) => env.close()));
+    }
+    expect(liveWorkerCount()).toBe(0);
+  });
+
+  it('refuses lanes that do not hold episodesPerTask copies of every task', async () => {
+    await expect(sample(syncLanes([2, 2]))).rejects.toThrow(/need 5 × 3/);
+  });
+});
+
+describe('EpisodeBatch.concat', () => {
+  it('places each batch\'s episodes after the previous ones, every field', () => {
+    const rng = new Rng(4);
+    const make = (n: number) => {
+      const b = new EpisodeBatch(n, 4, 2, 1);
+      for (const a of [b.obs, b.actions, b.rewards, b.finalObs, b.lastValues]) for (let i = 0; i < a.length; i++) a[i] = rng.normal();
+      for (let e = 0; e < n; e++) {
+        b.lengths[e] = 1 + (e % 4);
+        b.terminated[e] = e % 2;
+      }
+      return b;
+    };
+    const parts = [make(2), make(3), make(1)];
+    const all = EpisodeBatch.concat(parts);
+    expect(all.numEpisodes).toBe(6);
+    let e = 0;
+    for (const p of parts) {
+      const back = all.slice(e, e + p.numEpisodes);
+      expect([...fields(back), Array.from(back.lastValues)]).toEqual([...fields(p), Array.from(p.lastValues)]);
+      e += p.numEpisodes;
+    }
+    expect(() => EpisodeBatch.concat([make(1), new EpisodeBatch(1, 5, 2, 1)])).toThrow(/differ/);
+  });
+});
