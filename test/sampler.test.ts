@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.ts';
 import { EpisodeBatch } from '../src/core/episodes.ts';
-import { makeVector } from '../envs/registry.ts';
+import { make, makeVector } from '../envs/registry.ts';
 import { WorkerVectorEnv } from '../src/streams/workerPool.ts';
 import { liveWorkerCount } from '../src/streams/workerGroup.ts';
 import { sampleEpisodes } from '../src/experiments/sampler.ts';
@@ -22,7 +22,7 @@ function fields(b: EpisodeBatch) {
 
 async function sample(lanes: AnyVectorEnv<unknown>[]) {
   const rng = new Rng(9);
-  const tasks = makeVector('navigation', 1).envs[0].sampleTasks(T, rng);
+  const tasks = make('navigation').sampleTasks(T, rng);
   const params = tasks.map((_, t) => initParams(spec, new Rng(100 + t)));
   return sampleEpisodes({ lanes, spec, episodesPerTask: M }, tasks, params, rng);
 }
