@@ -59,8 +59,26 @@ describe('sampleEpisodes', () => {
     expect(liveWorkerCount()).toBe(0);
   });
 
-  it('refuses lanes that do not hold episodesPerTask copies of every task', async () => {
-    await expect(sample(syncLanes([2, 2]))).rejects.toThrow(/need 5 × 3/);
+  it('runs envs smaller than the batch in rounds, with the same episodes (navigation starts at the origin)', async () => {
+    const one = await sample(syncLanes([T]));
+    // 1 copy: 15 rounds; 4 copies: 4 rounds with 1 filler; lanes of 4 + 3 copies: 3 rounds with 6 fillers.
+    for (const sizes of [[1], [4], [4, 3]]) {
+      let first = 0;
+      const lanes = sizes.map((n) => {
+        const env = makeVector('navigation', n, { maxEpisodeSteps: 20 }, first);
+        first += n;
+        return env;
+      });
+      const got = await sample(lanes);
+      expect(got.numEpisodes).toBe(T * M);
+      expect(fields(got)).toEqual(fields(one));
+    }
+  });
+
+  it('refuses mismatched parameters and empty lanes', async () => {
+    const rng = new Rng(1);
+    await expect(sampleEpisodes({ lanes: syncLanes([T]), spec, episodesPerTask: M }, [1, 2], [initParams(spec, rng)], rng)).rejects.toThrow(/1 parameter sets for 2 tasks/);
+    await expect(sampleEpisodes({ lanes: [], spec, episodesPerTask: M }, [1], [initParams(spec, rng)], rng)).rejects.toThrow(/nothing to sample/);
   });
 });
 

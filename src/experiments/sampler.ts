@@ -15,9 +15,10 @@ import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents
 
 export interface TaskSampler<T> {
   /**
-   * Vector envs sampled concurrently ("lanes"): lane k holds `episodesPerTask` copies of each task
-   * of the k-th contiguous range of tasks, and was built with its first copy's global index as
-   * index offset. While one lane's workers step, this thread computes another lane's actions.
+   * Vector envs sampled concurrently ("lanes"). Built-in simulators get lanes that hold together
+   * exactly `episodesPerTask` copies of every task, each built with its first copy's global index
+   * as index offset; while one lane's workers step, this thread computes another lane's actions.
+   * Smaller envs (a remote simulator, one robot) are run for as many rounds as needed.
    */
   lanes: AnyVectorEnv<T>[];
   spec: PolicySpec;
@@ -25,41 +26,65 @@ export interface TaskSampler<T> {
 }
 
 /**
- * Runs one episode in every env copy: copy i belongs to task ⌊i / episodesPerTask⌋ and acts
- * with that task's parameters. Resets are seeded per copy and action noise per task (both derived
- * from `rng`), so the episodes do not depend on how the tasks are split into lanes or workers.
+ * Samples `episodesPerTask` episodes of every task: episode g = t·M + k belongs to task t and acts
+ * with params[t]. The lanes' copies take the episodes in order, in rounds if they hold fewer copies
+ * than episodes (the last round's spare copies run a filler episode that is dropped). Action noise
+ * has its own stream per episode and resets are seeded per copy, so the episodes do not depend on
+ * how the copies are split into lanes or worker threads.
  */
 export async function sampleEpisodes<T>(s: TaskSampler<T>, tasks: T[], params: Float32Array[], rng: Rng): Promise<EpisodeBatch> {
   const M = s.episodesPerTask;
-  const copies = s.lanes.reduce((n, env) => n + env.num, 0);
-  if (copies !== tasks.length * M || s.lanes.some((env) => env.num % M !== 0)) {
-    throw new Error(`sampler: lanes of ${s.lanes.map((env) => env.num).join(' + ')} copies, need ${tasks.length} × ${M}`);
-  }
+  const E = tasks.length * M;
+  const C = s.lanes.reduce((n, env) => n + env.num, 0);
   if (params.length !== tasks.length) throw new Error(`sampler: ${params.length} parameter sets for ${tasks.length} tasks`);
+  if (!(C > 0 && E > 0)) throw new Error(`sampler: nothing to sample (${C} env copies, ${tasks.length} tasks × ${M} episodes)`);
   const resetSeed = rng.nextU32();
   const noiseSeed = rng.nextU32();
-  let first = 0;
-  const lanes = s.lanes.map((env) => {
-    const n = env.num / M;
-    const range = { first, n };
-    first += n;
-    return sampleLane(env, s.spec, M, tasks.slice(range.first, range.first + n), params.slice(range.first, range.first + n), range.first, resetSeed, noiseSeed);
-  });
-  return EpisodeBatch.concat(await Promise.all(lanes));
+  const policies = params.map((p) => new HostPolicy(s.spec, p));
+  const rounds: EpisodeBatch[] = [];
+  for (let r = 0; r * C < E; r++) {
+    // One round in one reset: the common case (copies = episodes) uses the drawn seed itself.
+    const seed = r === 0 ? resetSeed : deriveSeed(resetSeed, r);
+    let first = r * C;
+    const lanes = s.lanes.map((env) => {
+      const episodes = Array.from({ length: env.num }, (_, c) => first + c);
+      first += env.num;
+      return sampleLane(env, s.spec, episodes, E, M, tasks, policies, noiseSeed, seed);
+    });
+    const round = EpisodeBatch.concat(await Promise.all(lanes));
+    rounds.push(round.numEpisodes > E - r * C ? round.slice(0, E - r * C) : round);
+  }
+  return EpisodeBatch.concat(rounds);
 }
 
-/** One lane's episodes; its tasks are tasks firstTask … firstTask + tasks.length − 1 of the batch. */
-async function sampleLane<T>(env: AnyVectorEnv<T>, spec: PolicySpec, M: number, tasks: T[], params: Float32Array[], firstTask: number, resetSeed: number, noiseSeed: number): Promise<EpisodeBatch> {
-  await env.setTasks(tasks.flatMap((t) => Array.from({ length: M }, () => t)));
+/** One lane's copies running episodes `episodes[c]` (≥ E: a filler copy, acting for the last task). */
+async function sampleLane<T>(
+  env: AnyVectorEnv<T>,
+  spec: PolicySpec,
+  episodes: number[],
+  E: number,
+  M: number,
+  tasks: T[],
+  policies: HostPolicy[],
+  noiseSeed: number,
+  resetSeed: number,
+): Promise<EpisodeBatch> {
+  const taskOf = episodes.map((g) => Math.floor(Math.min(g, E - 1) / M));
+  await env.setTasks(taskOf.map((t) => tasks[t]));
   const A = spec.actDim;
-  const policies = params.map((p) => new HostPolicy(spec, p));
-  const noise = tasks.map((_, j) => new Rng(deriveSeed(noiseSeed, firstTask + j)));
+  const noise = episodes.map((g) => new Rng(deriveSeed(noiseSeed, g)));
+  // Runs of consecutive copies with the same task share one forward pass.
+  const runs: { from: number; to: number; task: number }[] = [];
+  for (let c = 0; c < taskOf.length; c++) {
+    if (c > 0 && taskOf[c] === taskOf[c - 1]) runs[runs.length - 1].to = c + 1;
+    else runs.push({ from: c, to: c + 1, task: taskOf[c] });
+  }
   const act = (obs: Float32Array): Float32Array => {
     const out = new Float32Array(env.num * A);
-    for (let j = 0; j < tasks.length; j++) {
-      const { std } = policies[j];
-      policies[j].mean(obs.subarray(j * M * spec.obsDim), M, out, j * M * A);
-      for (let i = j * M * A; i < (j + 1) * M * A; i++) out[i] += std[i % A] * noise[j].normal();
+    for (const { from, to, task } of runs) {
+      const policy = policies[task];
+      policy.mean(obs.subarray(from * spec.obsDim), to - from, out, from * A);
+      for (let c = from; c < to; c++) for (let j = 0; j < A; j++) out[c * A + j] += policy.std[j] * noise[c].normal();
     }
     return out;
   };
