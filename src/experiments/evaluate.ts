@@ -27,7 +27,7 @@ export interface EvalResult {
 
 export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: EvalOptions): Promise<EvalResult> {
   const chunk = cfg.metaBatchSize;
-  const learner = await MetaLearner.create({ ...cfg, episodesPerTask: o.episodesPerTask ?? cfg.episodesPerTask });
+  const learner = await MetaLearner.create({ ...cfg, episodesPerTask: o.episodesPerTask ?? cfg.episodesPerTask }, { metaUpdates: false });
   const M = learner.cfg.episodesPerTask;
   const rng = new Rng(o.seed);
   const allTasks = learner.taskSource.sampleTasks(o.tasks, rng);

@@ -93,14 +93,15 @@ export class MetaLearner {
   /**
    * Loads the env (MuJoCo, workers) and builds the sampler for `metaBatchSize × episodesPerTask`
    * copies. With `workers` > 0 on the wasm or cpu backend, the meta-update is spread over as many
-   * worker threads too (tasks split between them; identical results).
+   * worker threads too (tasks split between them; identical results). `metaUpdates: false`
+   * (evaluation) skips those threads.
    */
-  static async create(cfg: Config): Promise<MetaLearner> {
+  static async create(cfg: Config, o: { metaUpdates?: boolean } = {}): Promise<MetaLearner> {
     await prepareEnv(cfg.env);
     const taskSource = make(cfg.env, envOptions(cfg));
     const learner = new MetaLearner(cfg, taskSource, await makeSamplerLanes(cfg, cfg.metaBatchSize));
     try {
-      if (cfg.workers > 0 && shardableBackend(tf.getBackend())) {
+      if ((o.metaUpdates ?? true) && cfg.workers > 0 && shardableBackend(tf.getBackend())) {
         learner.metaPool = await MetaWorkerPool.create(learner.objectiveOptions(), { workers: Math.min(cfg.workers, cfg.metaBatchSize) });
       }
     } catch (e) {
