@@ -10,10 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, NumericError } from './core/errors.ts';
-import { ENV_NAMES } from '../envs/registry.ts';
 import { CTRL_COST_ON } from '../envs/cheetah.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
-import { PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
+import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { loadCheckpoint } from './io/checkpoint.ts';
 import { train } from './experiments/train.ts';
 import type { BatchMetrics } from './experiments/metaBatch.ts';
@@ -39,6 +38,9 @@ interface TrainFlags {
   workers?: number;
   modelFile?: string;
   ctrlCostOn?: string;
+  host?: string;
+  port?: number;
+  token?: string;
 }
 
 function progressReporter(label: string) {
@@ -81,7 +83,9 @@ function interruptFlag(): { requested: () => boolean; dispose: () => void } {
 }
 
 async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
-  const file = flags.config ? readConfigFile(flags.config) : {};
+  let file = flags.config ? readConfigFile(flags.config) : {};
+  // `--env ros --config robot.yaml`: a bare robot description (it has a url) is the `robot` section.
+  if ((flags.env ?? file.env) === 'ros' && 'url' in file && !('robot' in file)) file = { robot: file };
   const cfg = resolveConfig(flags.preset, file, {
     env: flags.env,
     seed: flags.seed,
@@ -93,6 +97,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     workers: flags.workers,
     modelFile: flags.modelFile,
     ctrlCostOn: flags.ctrlCostOn,
+    bridge: flags.host !== undefined || flags.port !== undefined || flags.token !== undefined ? { host: flags.host, port: flags.port, token: flags.token } : undefined,
   });
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${backend}\n`);
@@ -102,6 +107,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     const r = await train(cfg, {
       backend,
       resumeDir: flags.resume,
+      log: (line) => process.stderr.write(`${line}\n`),
       onBatch: (b, total, m) => progress.update(b, total, m),
       shouldStop: stop.requested,
     });
@@ -143,27 +149,39 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError(false);
 
-  program
-    .command('train')
-    .description('meta-train a policy (MAML-TRPO) and save checkpoints in a run folder')
-    .addOption(new Option('--env <name>', 'built-in simulator').choices([...ENV_NAMES]).default('navigation'))
-    .addOption(new Option('--preset <name>', 'starting settings').choices(PRESET_NAMES).default('pytorch-maml-rl'))
-    .option('--config <file>', 'YAML file of config fields overriding the preset (fields below)')
-    .option('--seed <n>', 'random seed', num('--seed'))
-    .option('--out <dir>', 'folder for run folders (default runs)')
-    .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
-    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
-    .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
-    .option('--first-order', 'first-order MAML (no second-order terms)')
-    .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
-    .option('--workers <n>', 'sampling worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
-    .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
-    .addOption(new Option('--ctrl-cost-on <which>', 'cheetah control cost on the clipped or the unclipped sampled action').choices([...CTRL_COST_ON]))
-    .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
-    .action(async (flags: TrainFlags) => {
-      const r = await runTrain(flags);
-      if (r.stopped) process.exitCode = 130;
-    });
+  const trainOptions = (cmd: Command, envDefault: string | null): Command => {
+    // No commander default: an env set in --config must win over an unset flag.
+    if (envDefault !== null) cmd.option('--env <name>', `${ENV_HELP} (default ${envDefault})`);
+    return cmd
+      .addOption(new Option('--preset <name>', 'starting settings').choices(PRESET_NAMES).default('pytorch-maml-rl'))
+      .option('--config <file>', 'YAML file of config fields overriding the preset (fields below)')
+      .option('--seed <n>', 'random seed', num('--seed'))
+      .option('--out <dir>', 'folder for run folders (default runs)')
+      .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
+      .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
+      .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
+      .option('--first-order', 'first-order MAML (no second-order terms)')
+      .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
+      .option('--workers <n>', 'worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
+      .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
+      .addOption(new Option('--ctrl-cost-on <which>', 'cheetah control cost on the clipped or the unclipped sampled action').choices([...CTRL_COST_ON]))
+      .option('--token <secret>', 'bridge: shared secret the simulator must present')
+      .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
+      .action(async (flags: TrainFlags) => {
+        const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags);
+        if (r.stopped) process.exitCode = 130;
+      });
+  };
+
+  trainOptions(program.command('train').description('meta-train a policy (MAML-TRPO) and save checkpoints in a run folder'), 'navigation');
+  trainOptions(
+    program
+      .command('serve')
+      .description('meta-train on a simulator that dials the agent over WebSocket (metarl-bridge/1, docs/bridge-protocol.md)')
+      .option('--host <addr>', 'interface to bind (default 127.0.0.1: this machine only)')
+      .option('--port <n>', 'port to listen on (default 8765; 0 = any free port)', num('--port')),
+    null,
+  );
 
   program
     .command('eval')

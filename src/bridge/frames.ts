@@ -129,8 +129,3 @@ export function decodeFrame(data: Uint8Array, maxBytes = Infinity): FrameResult 
   }
   return { ok: true, frame: { kind, id, n, dim, obs: rows, reward, terminated: new Uint8Array(terminated), truncated: new Uint8Array(truncated) } };
 }
-
-/** Whether a ws message is binary: ws hands text over as a string only if asked; we ask. */
-export function isBinary(data: unknown): data is Uint8Array {
-  return data instanceof Uint8Array;
-}

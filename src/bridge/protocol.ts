@@ -5,6 +5,7 @@
  * `Box` and its JSON form (±Infinity bounds travel as the strings "inf" / "-inf"). The binary frame
  * codec for Float32 arrays lives in ./frames.ts and is re-exported here.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { Box } from '../core/spaces.ts';
 import { TaskSpaceSchema } from './taskSpace.ts';
@@ -27,6 +28,8 @@ export const CLOSE_CODES = {
   unauthorized: 4001,
   version: 4002,
   handshake: 4003,
+  /** The agent gave up on a call that got no reply in time. */
+  timeout: 4004,
 } as const;
 
 /** `code` values of `error` (and `refused`) messages. */
@@ -192,4 +195,22 @@ export function floatsFromJson(xs: readonly (number | null)[]): Float32Array {
 /** Serialises a message (typed arrays must already be plain arrays). */
 export function encodeMessage(msg: SimMessage | AgentMessage): string {
   return JSON.stringify(msg);
+}
+
+/**
+ * Whether a presented token matches the expected one (no expected token: anything goes). Both are
+ * hashed first so that the comparison takes the same time whatever their lengths and contents.
+ */
+export function tokenMatches(expected: string | undefined, presented: string | undefined): boolean {
+  if (expected === undefined) return true;
+  if (presented === undefined) return false;
+  const h = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(h(expected), h(presented));
+}
+
+/** A close reason that fits the WebSocket limit of 123 bytes (ws throws on longer ones). */
+export function closeReason(text: string): string {
+  let s = text.slice(0, 123);
+  while (Buffer.byteLength(s) > 123) s = s.slice(0, -1);
+  return s;
 }

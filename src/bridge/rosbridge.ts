@@ -21,6 +21,14 @@ export interface RosbridgeOptions {
   reconnectMaxMs?: number;
   /** Resend the first message published after (re-)advertising this many ms later (0 = never). */
   resendFirstAfterMs?: number;
+  /**
+   * WebSocket ping period (ms; 0 = off). A connection that has not answered the previous ping by
+   * the next one is dropped and reconnected: a half-open link (robot out of Wi-Fi range) would
+   * otherwise look connected for minutes while commands go nowhere.
+   */
+  pingIntervalMs?: number;
+  /** Called with the reason each time an incoming message is rejected (the env counts them too). */
+  onReject?: (why: string) => void;
 }
 
 export interface RosbridgeStats {
@@ -64,8 +72,9 @@ export class RosbridgeClient {
   private backoffMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private everConnected = false;
-  private readonly opts: Required<RosbridgeOptions>;
-  private readonly advertised = new Map<string, { type: string; firstPending: boolean; resendTimer: NodeJS.Timeout | null }>();
+  private wasOpen = false;
+  private readonly opts: Required<Omit<RosbridgeOptions, 'onReject'>> & Pick<RosbridgeOptions, 'onReject'>;
+  private readonly advertised = new Map<string, { type: string; firstPending: boolean; resendFirst: boolean; resendTimer: NodeJS.Timeout | null; at: number }>();
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly services = new Map<string, { type: string; handler: ServiceHandler }>();
   private readonly pending = new Map<string, PendingCall>();
@@ -73,7 +82,7 @@ export class RosbridgeClient {
   private readonly fragments: FragmentAssembler;
 
   constructor(options: RosbridgeOptions) {
-    this.opts = { requestTimeoutMs: 5000, maxMessageBytes: 10_000_000, reconnectInitialMs: 100, reconnectMaxMs: 5000, resendFirstAfterMs: 50, ...options };
+    this.opts = { requestTimeoutMs: 5000, maxMessageBytes: 10_000_000, reconnectInitialMs: 100, reconnectMaxMs: 5000, resendFirstAfterMs: 50, pingIntervalMs: 2000, ...options };
     this.backoffMs = this.opts.reconnectInitialMs;
     this.fragments = new FragmentAssembler(this.opts.maxMessageBytes);
   }
@@ -107,11 +116,20 @@ export class RosbridgeClient {
     return () => this.listeners.delete(listener);
   }
 
-  advertise(topic: string, type: string): void {
+  /**
+   * Declares that we publish on `topic`. `resendFirst: false` for topics where a repeated message
+   * is not harmless (a reset); wait `advertisedAt(topic)` + a moment before publishing there instead.
+   */
+  advertise(topic: string, type: string, { resendFirst = true } = {}): void {
     const prev = this.advertised.get(topic);
     if (prev?.resendTimer) clearTimeout(prev.resendTimer);
-    this.advertised.set(topic, { type, firstPending: true, resendTimer: null });
+    this.advertised.set(topic, { type, firstPending: resendFirst, resendFirst, resendTimer: null, at: performance.now() });
     this.send({ op: 'advertise', id: this.id('advertise'), topic, type });
+  }
+
+  /** performance.now() of the last (re-)advertise of `topic`, or undefined. */
+  advertisedAt(topic: string): number | undefined {
+    return this.advertised.get(topic)?.at;
   }
 
   unadvertise(topic: string): void {
@@ -235,21 +253,42 @@ export class RosbridgeClient {
     // beyond that ws closes the connection rather than buffer them (we then reconnect).
     const ws = new WebSocket(this.opts.url, { maxPayload: 2 * this.opts.maxMessageBytes, handshakeTimeout: this.opts.requestTimeoutMs });
     this.ws = ws;
-    ws.on('open', () => this.onOpen());
+    ws.on('open', () => {
+      this.startPing(ws);
+      this.onOpen();
+    });
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('error', () => { /* followed by 'close', which handles it */ });
     ws.on('close', () => this.onClose(ws));
   }
 
+  private startPing(ws: WebSocket): void {
+    if (!(this.opts.pingIntervalMs > 0)) return;
+    let answered = true;
+    ws.on('pong', () => { answered = true; });
+    const timer = setInterval(() => {
+      if (!answered) {
+        ws.terminate(); // 'close' follows: reconnect as for any lost connection
+        return;
+      }
+      answered = false;
+      ws.ping();
+    }, this.opts.pingIntervalMs);
+    timer.unref?.();
+    ws.once('close', () => clearInterval(timer));
+  }
+
   private onOpen(): void {
     if (this.everConnected) this.stats.reconnects++;
     this.everConnected = true;
+    this.wasOpen = true;
     this.backoffMs = this.opts.reconnectInitialMs;
     // A new rosbridge connection knows nothing of the old one: declare everything again.
     for (const [topic, a] of this.advertised) {
       if (a.resendTimer) clearTimeout(a.resendTimer);
       a.resendTimer = null;
-      a.firstPending = true;
+      a.firstPending = a.resendFirst;
+      a.at = performance.now();
       this.send({ op: 'advertise', id: this.id('advertise'), topic, type: a.type });
     }
     for (const [service, s] of this.services) this.send({ op: 'advertise_service', service, type: s.type });
@@ -262,7 +301,9 @@ export class RosbridgeClient {
     this.ws = null;
     this.fragments.clear();
     this.failPending('connection to rosbridge lost');
-    if (this.everConnected) for (const l of [...this.listeners]) l('disconnected');
+    // Only a connection that was open is "lost"; failed reconnect attempts say nothing.
+    if (this.wasOpen) for (const l of [...this.listeners]) l('disconnected');
+    this.wasOpen = false;
     if (this.closedByUser) return;
     const delay = this.backoffMs * (0.8 + 0.4 * Math.random()); // jitter: many clients must not retry in step
     this.backoffMs = Math.min(this.opts.reconnectMaxMs, this.backoffMs * 2);
@@ -284,6 +325,7 @@ export class RosbridgeClient {
   private reject(why: string): void {
     this.stats.rejected++;
     this.stats.lastRejection = why;
+    this.opts.onReject?.(why);
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -312,7 +354,12 @@ export class RosbridgeClient {
         for (const sub of this.subscriptions.values()) {
           if (sub.topic !== m.topic) continue;
           delivered = true;
-          sub.handler(m.msg);
+          try {
+            sub.handler(m.msg);
+          } catch (e) {
+            // A failing handler is the subscriber's bug; it must not take the connection down.
+            this.stats.lastRejection = `subscriber of ${m.topic.slice(0, 80)} threw: ${(e as Error).message}`;
+          }
         }
         if (!delivered) this.reject(`publish on unsubscribed topic ${m.topic.slice(0, 80)}`);
         return;
@@ -328,7 +375,7 @@ export class RosbridgeClient {
         return;
       }
       case 'call_service':
-        return void this.answerServiceRequest(m);
+        return void this.answerServiceRequest(m).catch((e: Error) => { this.stats.lastRejection = `service reply failed: ${e.message}`; });
       case 'status':
         return; // informational; rosbridge sends these only at raised log levels
     }
@@ -346,7 +393,8 @@ export class RosbridgeClient {
     try {
       reply(true, (await s.handler(m.args)) ?? {});
     } catch (e) {
-      reply(false, (e as Error).message ?? String(e));
+      // Also reached when the handler's answer cannot be sent (too big, not JSON): say so, briefly.
+      reply(false, String((e as Error)?.message ?? e).slice(0, 1000));
     }
   }
 }
@@ -405,6 +453,9 @@ export function parseIncoming(text: string): Incoming | string {
   }
 }
 
+/** Fragments per message: a bound on bookkeeping that the byte limit alone would leave at millions. */
+const MAX_FRAGMENTS = 100_000;
+
 /**
  * Reassembles fragments in arrival order from num 0. rosbridge may reuse one constant id for
  * every fragmented message and send a non-integer total (REFERENCE §6), so: a num 0 starts a new
@@ -439,9 +490,9 @@ export class FragmentAssembler {
       return { rejected: `fragment ${f.num} out of order (expected ${a.next}); message dropped` };
     }
     a.bytes += f.data.length;
-    if (a.bytes > this.maxBytes) {
+    if (a.bytes > this.maxBytes || a.next >= MAX_FRAGMENTS) {
       this.open.delete(key);
-      return { rejected: `fragmented message above ${this.maxBytes} bytes; dropped` };
+      return { rejected: `fragmented message above ${this.maxBytes} bytes or ${MAX_FRAGMENTS} fragments; dropped` };
     }
     a.parts.push(f.data);
     a.last = f.data;

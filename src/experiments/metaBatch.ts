@@ -4,10 +4,10 @@
  * lives in agents/.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AnyVectorEnv, TaskEnv } from '../core/env.ts';
+import type { AnyVectorEnv } from '../core/env.ts';
 import { assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { type EnvOptions, make, makeVector, prepareEnv } from '../../envs/registry.ts';
+import { type EnvOptions, makeVector } from '../../envs/registry.ts';
 import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
 import type { MetaObjectiveOptions } from '../../agents/maml.ts';
 import type { PolicySpec } from '../../agents/policy.ts';
@@ -15,6 +15,7 @@ import { trpoStep } from '../../agents/trpo.ts';
 import type { Config } from '../io/config.ts';
 import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
+import { type EnvSource, type TaskSource, openEnvSource } from './envSource.ts';
 
 export interface BatchMetrics {
   /** Mean episode return with the meta-parameters, before adaptation. */
@@ -31,7 +32,7 @@ export interface BatchMetrics {
   envSteps: number;
 }
 
-export function policySpecOf(cfg: Config, env: TaskEnv<unknown>): PolicySpec {
+export function policySpecOf(cfg: Config, env: TaskSource): PolicySpec {
   return {
     obsDim: env.observationSpace.size,
     actDim: env.actionSpace.size,
@@ -83,11 +84,24 @@ export class MetaLearner {
 
   private constructor(
     readonly cfg: Config,
-    readonly taskSource: TaskEnv<unknown>,
-    /** The sampler's vector envs, together `metaBatchSize × episodesPerTask` copies (see makeSamplerLanes). */
-    readonly lanes: AnyVectorEnv<unknown>[],
+    private readonly source: EnvSource,
   ) {
-    this.spec = policySpecOf(cfg, taskSource);
+    this.spec = policySpecOf(cfg, source.taskSource);
+  }
+
+  /** Spaces and task distribution of the env. */
+  get taskSource(): TaskSource {
+    return this.source.taskSource;
+  }
+
+  /** The sampler's vector envs (see makeSamplerLanes and EnvSource). */
+  get lanes(): AnyVectorEnv<unknown>[] {
+    return this.source.lanes;
+  }
+
+  /** What the learner is connected to. */
+  get envDescription(): string {
+    return this.source.description;
   }
 
   /**
@@ -96,10 +110,9 @@ export class MetaLearner {
    * worker threads too (tasks split between them; identical results). `metaUpdates: false`
    * (evaluation) skips those threads.
    */
-  static async create(cfg: Config, o: { metaUpdates?: boolean } = {}): Promise<MetaLearner> {
-    await prepareEnv(cfg.env);
-    const taskSource = make(cfg.env, envOptions(cfg));
-    const learner = new MetaLearner(cfg, taskSource, await makeSamplerLanes(cfg, cfg.metaBatchSize));
+  static async create(cfg: Config, o: { metaUpdates?: boolean; log?: (line: string) => void } = {}): Promise<MetaLearner> {
+    const source = await openEnvSource(cfg, cfg.metaBatchSize, o.log);
+    const learner = new MetaLearner(cfg, source);
     try {
       if ((o.metaUpdates ?? true) && cfg.workers > 0 && shardableBackend(tf.getBackend())) {
         learner.metaPool = await MetaWorkerPool.create(learner.objectiveOptions(), { workers: Math.min(cfg.workers, cfg.metaBatchSize) });
@@ -185,7 +198,6 @@ export class MetaLearner {
   }
 
   async close(): Promise<void> {
-    this.taskSource.close();
-    await Promise.all([...this.lanes.map((env) => env.close()), this.metaPool?.close()]);
+    await Promise.all([this.source.close(), this.metaPool?.close()]);
   }
 }

@@ -11,8 +11,7 @@ import type { Config } from '../io/config.ts';
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
 import { initParams } from '../../agents/policy.ts';
-import { type BatchMetrics, MetaLearner, envOptions, policySpecOf } from './metaBatch.ts';
-import { make, prepareEnv } from '../../envs/registry.ts';
+import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
 
@@ -25,6 +24,8 @@ export interface TrainOptions {
   onBatch?: (batch: number, total: number, m: BatchMetrics) => void;
   /** Checked between meta-batches: when it returns true, checkpoint and stop. */
   shouldStop?: () => boolean;
+  /** Status lines (what the env is connected to, waiting for a simulator…). */
+  log?: (line: string) => void;
 }
 
 export interface TrainResult {
@@ -37,7 +38,9 @@ export interface TrainResult {
 /** `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout). */
 export function newRunDir(cfg: Config, exp = 'maml-trpo'): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  return join(cfg.out, `${cfg.env}__${exp}__${cfg.seed}__${stamp}`);
+  // A ws:// URL names the folder by host and port.
+  const env = cfg.env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
+  return join(cfg.out, `${env}__${exp}__${cfg.seed}__${stamp}`);
 }
 
 export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
@@ -58,60 +61,63 @@ export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
 
 export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainResult> {
   let cfg = cfgIn;
-  let runDir: string;
-  let start: Checkpoint;
+  let resumed: Checkpoint | null = null;
   if (opts.resumeDir) {
-    runDir = opts.resumeDir;
-    if (!hasCheckpoint(runDir)) throw new Error(`--resume: ${runDir} holds no checkpoint.json`);
-    start = loadCheckpoint(runDir);
-    cfg = { ...start.config, numBatches: Math.max(cfgIn.numBatches, start.config.numBatches) };
-  } else {
-    runDir = newRunDir(cfg);
-    mkdirSync(runDir, { recursive: true });
-    const rng = new Rng(cfg.seed);
-    await prepareEnv(cfg.env);
-    const probe = make(cfg.env, envOptions(cfg));
-    start = { batch: 0, theta: initParams(policySpecOf(cfg, probe), rng), rng: rng.getState(), config: cfg, backend: opts.backend };
-    probe.close();
+    if (!hasCheckpoint(opts.resumeDir)) throw new Error(`--resume: ${opts.resumeDir} holds no checkpoint.json`);
+    resumed = loadCheckpoint(opts.resumeDir);
+    cfg = { ...resumed.config, numBatches: Math.max(cfgIn.numBatches, resumed.config.numBatches) };
   }
-  writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
-  const log = new JsonlLog(join(runDir, METRICS_FILE));
-  // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
-  log.truncate((r) => (r.batch as number) < start.batch);
-
-  const learner = await MetaLearner.create(cfg);
-  const rng = new Rng(start.rng);
-  let theta = start.theta;
-  let batch = start.batch;
-  const save = () => saveCheckpoint(runDir, { batch, theta, rng: rng.getState(), config: cfg, backend: opts.backend });
-  if (!opts.resumeDir) save();
+  // Open the env first: a bridged env's spaces are known only once it is connected.
+  const learner = await MetaLearner.create(cfg, { log: opts.log });
   try {
-    while (batch < cfg.numBatches) {
-      // Built-in simulators run entirely in microtasks; yield to the event loop so that signal
-      // handlers (Ctrl-C) and timers get a chance to run between meta-batches.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (opts.shouldStop?.()) {
-        save();
-        return { runDir, batchesDone: batch, theta, stopped: true };
-      }
-      const { theta: next, metrics } = await learner.step(theta, rng);
-      if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
-        throw new NumericError(`meta-batch ${batch}: non-finite returns`);
-      }
-      assertFinite(`parameters after meta-batch ${batch}`, next);
-      theta = next;
-      log.append(toRecord(batch, metrics));
-      batch += 1;
-      opts.onBatch?.(batch, cfg.numBatches, metrics);
-      if (batch % cfg.checkpointEvery === 0 || batch === cfg.numBatches) save();
+    opts.log?.(`env: ${learner.envDescription}`);
+    let runDir: string;
+    let start: Checkpoint;
+    if (resumed) {
+      runDir = opts.resumeDir!;
+      start = resumed;
+    } else {
+      runDir = newRunDir(cfg);
+      mkdirSync(runDir, { recursive: true });
+      const seeded = new Rng(cfg.seed);
+      start = { batch: 0, theta: initParams(learner.spec, seeded), rng: seeded.getState(), config: cfg, backend: opts.backend };
     }
-  } catch (e) {
-    if (e instanceof NumericError) {
-      e.message += ` (run ${runDir}: the last good checkpoint is kept)`;
+    writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
+    const log = new JsonlLog(join(runDir, METRICS_FILE));
+    // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
+    log.truncate((r) => (r.batch as number) < start.batch);
+
+    const rng = new Rng(start.rng);
+    let theta = start.theta;
+    let batch = start.batch;
+    const save = () => saveCheckpoint(runDir, { batch, theta, rng: rng.getState(), config: cfg, backend: opts.backend });
+    if (!resumed) save();
+    try {
+      while (batch < cfg.numBatches) {
+        // Built-in simulators run entirely in microtasks; yield to the event loop so that signal
+        // handlers (Ctrl-C) and timers get a chance to run between meta-batches.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (opts.shouldStop?.()) {
+          save();
+          return { runDir, batchesDone: batch, theta, stopped: true };
+        }
+        const { theta: next, metrics } = await learner.step(theta, rng);
+        if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
+          throw new NumericError(`meta-batch ${batch}: non-finite returns`);
+        }
+        assertFinite(`parameters after meta-batch ${batch}`, next);
+        theta = next;
+        log.append(toRecord(batch, metrics));
+        batch += 1;
+        opts.onBatch?.(batch, cfg.numBatches, metrics);
+        if (batch % cfg.checkpointEvery === 0 || batch === cfg.numBatches) save();
+      }
+    } catch (e) {
+      if (e instanceof NumericError) e.message += ` (run ${runDir}: the last good checkpoint is kept)`;
+      throw e;
     }
-    throw e;
+    return { runDir, batchesDone: batch, theta, stopped: false };
   } finally {
     await learner.close();
   }
-  return { runDir, batchesDone: batch, theta, stopped: false };
 }

@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RngState } from '../core/rng.ts';
-import type { Config } from './config.ts';
+import { type Config, upgradeConfig } from './config.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 const VERSION = 1;
@@ -61,5 +61,5 @@ export function loadCheckpoint(runDir: string): Checkpoint {
   if (raw.version !== VERSION) throw new Error(`checkpoint ${path} has version ${raw.version}; this metarl reads version ${VERSION}`);
   const theta = Float32Array.from(raw.theta as number[]);
   if (!theta.every(Number.isFinite)) throw new Error(`checkpoint ${path} holds non-finite parameters`);
-  return { batch: raw.batch as number, theta, rng: raw.rng as RngState, config: raw.config as Config, backend: raw.backend as string };
+  return { batch: raw.batch as number, theta, rng: raw.rng as RngState, config: upgradeConfig(raw.config as Record<string, unknown>), backend: raw.backend as string };
 }

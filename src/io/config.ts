@@ -15,9 +15,29 @@ import { BACKENDS } from '../tensor/backend.ts';
 
 const int = (min: number) => z.number().int().min(min);
 
+/** Allowed values of `env`, for messages. */
+export const ENV_HELP = `${ENV_NAMES.join(', ')}, ros (a robot through rosbridge, described by \`robot\`), serve (simulators dial the agent), or ws://host:port (the agent dials a simulator)`;
+
+/** A built-in simulator, `serve`, or a ws:// / wss:// URL of a simulator speaking metarl-bridge/1. */
+export function isEnvName(env: string): boolean {
+  return (ENV_NAMES as readonly string[]).includes(env) || env === 'serve' || env === 'ros' || /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(env);
+}
+
+export const BridgeSchema = z
+  .object({
+    host: z.string().min(1).describe('interface `serve` binds (127.0.0.1: this machine only)'),
+    port: int(0).max(65535).describe('port `serve` listens on (0: any free port)'),
+    token: z.string().min(1).optional().describe('shared secret a simulator must present (and receives back)'),
+    binary: z.boolean().describe('use binary frames for steps when the simulator offers them'),
+    callTimeoutMs: int(1).describe('milliseconds a reset/step may wait for the simulator before the run fails'),
+    acceptTimeoutMs: int(1).describe('milliseconds `serve` waits for a simulator to connect'),
+    maxMessageBytes: int(1024).describe('largest message accepted from a simulator'),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
-    env: z.enum(ENV_NAMES).describe('built-in simulator to train on'),
+    env: z.string().refine(isEnvName, { message: `unknown env; allowed: ${ENV_HELP}` }).describe('built-in simulator, `serve`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
     seed: int(0).describe('random seed for tasks, action noise and initial weights'),
     backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)'),
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
@@ -40,7 +60,9 @@ export const ConfigSchema = z
     hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
     ctrlCostOn: z.enum(CTRL_COST_ON).describe("cheetah envs: charge the control cost on the 'clipped' action (MAML paper) or the unclipped 'sampled' one (pytorch-maml-rl)"),
     modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
-    workers: int(0).describe('sampling worker threads, each with its own simulators (0 = sample in the main thread)'),
+    workers: int(0).describe('worker threads for sampling (two lanes of this many) and for the meta-update (0 = main thread only)'),
+    robot: z.record(z.string(), z.unknown()).optional().describe('env ros: the robot description (url, topics, action, reward, tasks, safety; docs/ros.md)'),
+    bridge: BridgeSchema.describe('WebSocket bridge settings (env serve or ws://…): host, port, token, binary, callTimeoutMs, acceptTimeoutMs, maxMessageBytes'),
     checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
     out: z.string().min(1).describe('folder under which run folders are created'),
   })
@@ -72,6 +94,7 @@ const base: Config = {
   hvpSubsample: 1,
   ctrlCostOn: 'clipped',
   workers: 0,
+  bridge: { host: '127.0.0.1', port: 8765, binary: true, callTimeoutMs: 10_000, acceptTimeoutMs: 600_000, maxMessageBytes: 1 << 20 },
   checkpointEvery: 10,
   out: 'runs',
 };
@@ -103,6 +126,7 @@ const CHEETAH: Record<PresetName, Partial<Config>> = {
 
 /** The preset's settings for an env. */
 export function presetFor(preset: PresetName, env: string): Config {
+  if (!isEnvName(env)) throw new ConfigError('env', `unknown env '${env}'; allowed: ${ENV_HELP}`);
   const p = { ...PRESETS[preset], env } as Config;
   return env.startsWith('cheetah') ? { ...p, ...CHEETAH[preset], workers: availableParallelism() } : p;
 }
@@ -151,7 +175,22 @@ export function resolveConfig(preset: string, file: Record<string, unknown> = {}
   if (!(preset in PRESETS)) throw new ConfigError('--preset', `unknown preset '${preset}'; allowed: ${PRESET_NAMES.join(', ')}`);
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const env = String(defined.env ?? file.env ?? PRESETS[preset as PresetName].env);
-  return validateConfig({ ...presetFor(preset as PresetName, env), ...file, ...defined });
+  const base = presetFor(preset as PresetName, env);
+  const merged = { ...base, ...file, ...defined };
+  // Sections merge field by field, so a file may set just `bridge: { port: 9000 }`.
+  for (const key of ['bridge'] as const) {
+    const parts = [base[key], file[key], defined[key]].filter((x) => x !== undefined);
+    if (parts.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) merged[key] = Object.assign({}, ...parts);
+  }
+  return validateConfig(merged);
+}
+
+/** A config saved by an older version, completed with today's defaults for fields it lacks. */
+export function upgradeConfig(saved: Record<string, unknown>): Config {
+  const env = String(saved.env ?? 'navigation');
+  const defaults = presetFor('pytorch-maml-rl', env);
+  // Fields added since: the saved run behaved as these defaults do (clipped control cost, no bridge).
+  return validateConfig({ ...defaults, ctrlCostOn: 'clipped', ...saved });
 }
 
 /** `field — description` lines for `--help`. */

@@ -1,0 +1,328 @@
+/**
+ * A vector env whose copies run in a simulator at the other end of one WebSocket
+ * (`metarl-bridge/1`, docs/bridge-protocol.md). `RemoteVectorEnv.connect(url)` dials a simulator;
+ * `AgentServer` (./agentServer.ts) hands out one for each simulator that dials the agent.
+ *
+ * Every call is a request with its own id and timeout; replies are validated before use.
+ * Actions are checked (length, finite) and clipped into the action space before sending.
+ * Failure policy: a timed-out call or a lost connection fails the env (that call and every call
+ * in flight reject, later calls reject with the same error); an `error` reply, an invalid reply
+ * or a NaN in the simulator's data rejects only that call (NaN as a NumericError). A `setTasks`
+ * that failed also fails the next reset/step until a later `setTasks` succeeds, so callers may
+ * leave it unawaited (requests go out in call order, and the simulator answers in order).
+ */
+import WebSocket, { type RawData } from 'ws';
+import type { VectorStepResult } from '../core/env.ts';
+import type { Box } from '../core/spaces.ts';
+import type { Rng } from '../core/rng.ts';
+import { NumericError, assertFinite } from '../core/errors.ts';
+import type { SteppableVectorEnv } from '../streams/rollout.ts';
+import { type BridgeStats, type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
+import { clipActions } from './safety.ts';
+import { type TaskSpace, sampleTasks } from './taskSpace.ts';
+import { type AgentBridgeOptions, type Handshake, connectAsAgent } from './handshake.ts';
+import { type CallKind, PendingCalls } from './pendingCalls.ts';
+import { CLOSE_CODES, DEFAULT_MAX_MESSAGE_BYTES, decodeFrame, encodeMessage, encodeStepFrame, floatsFromJson, parseSimMessage } from './protocol.ts';
+
+/** A reply reduced to what the waiting call needs. */
+type Reply = { type: 'ok' } | { type: 'obs'; obs: Float32Array } | { type: 'step_result'; result: VectorStepResult };
+
+const EXPECTED: Record<CallKind, Reply['type']> = { set_tasks: 'ok', reset: 'obs', step: 'step_result', stop: 'ok' };
+
+export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, SteppableVectorEnv {
+  readonly num: number;
+  readonly observationSpace: Box;
+  readonly actionSpace: Box;
+  readonly maxEpisodeSteps: number;
+  /** The task distribution the simulator announced. */
+  readonly taskSpace: TaskSpace;
+  /** The simulator's name from its hello ('' if none). */
+  readonly name: string;
+  /** Steps travel as binary frames (both sides agreed). */
+  readonly binary: boolean;
+  readonly stats: BridgeStats = emptyStats();
+  /** The last `error` message without an id the simulator sent (diagnostics only). */
+  lastRemoteError: { code: string; message: string } | null = null;
+
+  private readonly calls: PendingCalls;
+  private readonly callTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly maxBytes: number;
+  private failure: Error | null = null;
+  private taskError: Error | null = null;
+  /** Id of the newest set_tasks request: only its outcome decides taskError. */
+  private latestTaskCall = 0;
+  private closing: Promise<void> | null = null;
+  private resetDone = false;
+  private readonly done: Uint8Array;
+  private lastObs: Float32Array;
+
+  /** Wraps a socket whose handshake succeeded; use `connect` or `AgentServer` instead. */
+  constructor(private readonly ws: WebSocket, hs: Handshake, readonly label: string, options: AgentBridgeOptions = {}) {
+    this.num = hs.hello.num;
+    this.observationSpace = hs.observationSpace;
+    this.actionSpace = hs.actionSpace;
+    this.maxEpisodeSteps = hs.hello.maxEpisodeSteps;
+    this.taskSpace = hs.taskSpace;
+    this.name = hs.hello.name ?? '';
+    this.binary = hs.binary;
+    this.stats.rejected = hs.rejected;
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
+    this.maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.done = new Uint8Array(this.num);
+    this.lastObs = new Float32Array(this.num * this.observationSpace.size);
+    this.calls = new PendingCalls((id, kind) => this.fail(new Error(`${kind} #${id}: no reply from ${label} within ${this.callTimeoutMs} ms`), true));
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', (code, reason) => this.onClose(code, reason));
+    // Oversized or malformed frames: ws reports them here, then closes the socket (1009 / 1002).
+    ws.on('error', () => this.stats.rejected++);
+  }
+
+  /** Dials a simulator that serves the protocol, e.g. `ws://127.0.0.1:8765`, and shakes hands. */
+  static async connect<T = unknown>(url: string, options: AgentBridgeOptions = {}): Promise<RemoteVectorEnv<T>> {
+    return connectAsAgent(url, options, (ws, hs) => new RemoteVectorEnv<T>(ws, hs, url, options));
+  }
+
+  /** Whether the connection is up and the env has not failed or been closed. */
+  get usable(): boolean {
+    return this.failure === null && this.closing === null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  sampleTasks(n: number, rng: Rng): T[] {
+    return sampleTasks(this.taskSpace, n, rng) as T[];
+  }
+
+  /** Sets copy i's task to tasks[i]; may be left unawaited (see the failure policy above). */
+  setTasks(tasks: T[]): Promise<void> {
+    let p: Promise<void>;
+    if (!Array.isArray(tasks) || tasks.length !== this.num) {
+      this.taskError = new Error(`setTasks: got ${Array.isArray(tasks) ? tasks.length : typeof tasks} tasks for ${this.num} envs`);
+      p = Promise.reject(this.taskError);
+    } else {
+      p = this.call<Reply>('set_tasks', (id) => encodeMessage({ type: 'set_tasks', id, tasks })).then(() => undefined);
+    }
+    p.catch(() => {}); // not unhandled when the caller does not await: the next reset/step reports it
+    return p;
+  }
+
+  /** Resets every copy (copy i seeded with deriveSeed(seed, i) by the simulator); n × obsDim. */
+  async reset(seed?: number): Promise<Float32Array> {
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw new Error(`reset: seed must be an integer, got ${seed}`);
+    const reply = await this.call<Reply & { type: 'obs' }>('reset', (id) => encodeMessage(seed === undefined ? { type: 'reset', id } : { type: 'reset', id, seed }));
+    if (this.taskError) throw this.taskError;
+    assertFinite(`observation from ${this.label} at reset`, reply.obs);
+    this.done.fill(0);
+    this.resetDone = true;
+    this.lastObs = reply.obs.slice();
+    return reply.obs;
+  }
+
+  /** Steps every running copy with its row of `actions` (n × actDim, clipped into the action space). */
+  async step(actions: Float32Array): Promise<VectorStepResult> {
+    const a = this.actionSpace.size;
+    if (actions.length !== this.num * a) throw new Error(`step: expected ${this.num * a} action entries (${this.num} × ${a}), got ${actions.length}`);
+    for (let i = 0; i < actions.length; i++) {
+      // Refused rather than clipped: ±Infinity or NaN means the policy diverged.
+      if (!Number.isFinite(actions[i])) throw new NumericError(`step: action entry ${i} (copy ${Math.floor(i / a)}) is ${actions[i]}; not sending it`);
+    }
+    if (!this.resetDone) throw new Error('step: call reset() before the first step');
+    const { actions: clipped, clipped: count } = clipActions(actions, this.actionSpace);
+    this.stats.clippedActions += count;
+    const reply = await this.call<Reply & { type: 'step_result' }>('step', (id) =>
+      this.binary ? encodeStepFrame(id, clipped, this.num, a) : encodeMessage({ type: 'step', id, actions: Array.from(clipped) }),
+    );
+    if (this.taskError) throw this.taskError;
+    return this.finishStep(reply.result);
+  }
+
+  /** Asks the simulator to hold still (its safe state); resolves when it acknowledged. */
+  async stop(): Promise<void> {
+    this.stats.stops++;
+    await this.call('stop', (id) => encodeMessage({ type: 'stop', id }));
+  }
+
+  /** Sends stop, then close, and waits for the socket to close (terminating it after closeTimeoutMs). */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.failure === null && this.ws.readyState === WebSocket.OPEN) {
+      this.stats.stops++;
+      const stop = this.call('stop', (id) => encodeMessage({ type: 'stop', id }), true).catch(() => {});
+      await Promise.race([stop, delay(this.closeTimeoutMs)]);
+    }
+    this.calls.rejectAll((id, kind) => new Error(`${kind} #${id}: the env was closed before the reply`));
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((res) => this.ws.once('close', () => res()));
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(encodeMessage({ type: 'close' }));
+      this.ws.close(CLOSE_CODES.normal, 'agent closed the env');
+    }
+    if (!(await Promise.race([closed.then(() => true), delay(this.closeTimeoutMs).then(() => false)]))) this.ws.terminate();
+    await closed;
+  }
+
+  /** Sends one request and waits for its reply; `evenWhileClosing` lets close() send its stop. */
+  private call<R>(kind: CallKind, encode: (id: number) => string | Uint8Array, evenWhileClosing = false): Promise<R> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing && !evenWhileClosing) return Promise.reject(new Error(`${kind}: the env is closed`));
+    if (kind !== 'set_tasks' && kind !== 'stop' && this.taskError) return Promise.reject(this.taskError);
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`${kind}: connection to ${this.label} is not open`));
+    const { id, promise } = this.calls.add<R>(kind, this.callTimeoutMs);
+    if (kind === 'set_tasks') {
+      // The newest set_tasks decides: clear an older failure now, record this one's if it fails.
+      this.taskError = null;
+      this.latestTaskCall = id;
+      promise.catch((e: Error) => {
+        if (this.latestTaskCall === id) this.taskError ??= e;
+      });
+    }
+    const data = encode(id);
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (bytes > this.maxBytes) {
+      // The peer would close the connection (1009) over it: refuse here and keep the env usable.
+      this.calls.reject(id, new Error(`${kind} #${id}: message of ${bytes} bytes exceeds the limit of ${this.maxBytes} (maxMessageBytes, on both sides)`));
+      return promise;
+    }
+    this.ws.send(data, (err) => {
+      if (err) this.calls.reject(id, new Error(`${kind} #${id}: sending to ${this.label} failed: ${err.message}`));
+    });
+    return promise;
+  }
+
+  /** Keeps finished copies' rows as they were (reward 0), checks finiteness, records endings. */
+  private finishStep(r: VectorStepResult): VectorStepResult {
+    const d = this.observationSpace.size;
+    for (let i = 0; i < this.num; i++) {
+      if (!this.done[i]) continue;
+      r.obs.set(this.lastObs.subarray(i * d, (i + 1) * d), i * d);
+      r.reward[i] = 0;
+      r.terminated[i] = 0;
+      r.truncated[i] = 0;
+    }
+    assertFinite(`observation from ${this.label}`, r.obs);
+    assertFinite(`reward from ${this.label}`, r.reward);
+    for (let i = 0; i < this.num; i++) if (r.terminated[i] || r.truncated[i]) this.done[i] = 1;
+    this.lastObs = r.obs.slice();
+    return r;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    const reply = isBinary ? this.readFrame(data as Buffer) : this.readText(data.toString());
+    if (reply === null) return;
+    const kind = this.calls.kindOf(reply.id);
+    if (kind === undefined) {
+      this.stats.rejected++; // out of order, already answered, timed out, or never asked
+      return;
+    }
+    if ('error' in reply) {
+      if (reply.count) this.stats.rejected++;
+      // Set synchronously: a reset answered in the same network chunk must already see it.
+      if (kind === 'set_tasks' && reply.id === this.latestTaskCall) this.taskError = reply.error;
+      this.calls.reject(reply.id, reply.error);
+      return;
+    }
+    if (reply.value.type !== EXPECTED[kind]) {
+      this.stats.rejected++;
+      this.calls.reject(reply.id, new Error(`${kind} #${reply.id}: ${this.label} answered with '${reply.value.type}', expected '${EXPECTED[kind]}'`));
+      return;
+    }
+    const problem = this.shapeProblem(reply.value);
+    if (problem !== null) {
+      this.stats.rejected++;
+      this.calls.reject(reply.id, new Error(`${kind} #${reply.id}: invalid reply from ${this.label}: ${problem}`));
+      return;
+    }
+    this.calls.resolve(reply.id, reply.value);
+  }
+
+  /** A reply's sizes against the env's: obs n × obsDim, rewards and flags n. */
+  private shapeProblem(r: Reply): string | null {
+    const nObs = this.num * this.observationSpace.size;
+    if (r.type === 'obs' && r.obs.length !== nObs) return `obs has ${r.obs.length} entries, expected ${nObs}`;
+    if (r.type !== 'step_result') return null;
+    const { obs, reward, terminated, truncated } = r.result;
+    if (obs.length !== nObs) return `obs has ${obs.length} entries, expected ${nObs}`;
+    if (reward.length !== this.num || terminated.length !== this.num || truncated.length !== this.num) {
+      return `reward/terminated/truncated have ${reward.length}/${terminated.length}/${truncated.length} entries, expected ${this.num}`;
+    }
+    return null;
+  }
+
+  private readFrame(data: Buffer): { id: number; value: Reply } | { id: number; error: Error; count: boolean } | null {
+    const f = decodeFrame(data, this.maxBytes);
+    if (!f.ok || !this.binary || f.frame.kind === 'step') {
+      const reason = !f.ok ? f.reason : !this.binary ? 'binary frame, but binary frames were not agreed in the handshake' : 'a step frame goes from agent to simulator';
+      const id = f.ok ? f.frame.id : f.id;
+      if (id !== undefined && this.calls.kindOf(id) !== undefined) return { id, error: new Error(`invalid binary reply #${id} from ${this.label}: ${reason}`), count: true };
+      this.stats.rejected++;
+      return null;
+    }
+    const fr = f.frame;
+    if (fr.kind === 'obs') return { id: fr.id, value: { type: 'obs', obs: fr.obs } };
+    return { id: fr.id, value: { type: 'step_result', result: { obs: fr.obs, reward: fr.reward, terminated: fr.terminated, truncated: fr.truncated } } };
+  }
+
+  private readText(text: string): { id: number; value: Reply } | { id: number; error: Error; count: boolean } | null {
+    const r = parseSimMessage(text, this.maxBytes);
+    if (!r.ok) {
+      if (r.id !== undefined && this.calls.kindOf(r.id) !== undefined) return { id: r.id, error: new Error(`invalid reply #${r.id} from ${this.label}: ${r.reason}`), count: true };
+      this.stats.rejected++;
+      return null;
+    }
+    const m = r.msg;
+    switch (m.type) {
+      case 'hello':
+        this.stats.rejected++; // a second hello: the handshake is over
+        return null;
+      case 'error': {
+        if (m.id === undefined) {
+          this.lastRemoteError = { code: m.code, message: m.message };
+          return null;
+        }
+        const what = `${this.calls.kindOf(m.id) ?? 'request'} #${m.id}: ${this.label} answered error [${m.code}]: ${m.message}`;
+        return { id: m.id, error: m.code === 'numeric' ? new NumericError(what) : new Error(what), count: false };
+      }
+      case 'ok':
+        return { id: m.id, value: { type: 'ok' } };
+      case 'obs':
+        return { id: m.id, value: { type: 'obs', obs: floatsFromJson(m.obs) } };
+      case 'step_result':
+        return {
+          id: m.id,
+          value: { type: 'step_result', result: { obs: floatsFromJson(m.obs), reward: floatsFromJson(m.reward), terminated: Uint8Array.from(m.terminated, Number), truncated: Uint8Array.from(m.truncated, Number) } },
+        };
+    }
+  }
+
+  private onClose(code: number, reason: Buffer): void {
+    if (this.closing) {
+      // Closing already (maybe waiting for the stop's answer): nothing more will come.
+      this.calls.rejectAll((id, kind) => new Error(`${kind} #${id}: the connection closed while the env was closing`));
+      return;
+    }
+    if (this.resetDone && this.done.some((d) => d === 0)) this.stats.interruptedEpisodes++;
+    const why = reason.length > 0 ? `: ${reason.toString()}` : '';
+    this.fail(new Error(`connection to ${this.label} closed (code ${code}${why})`), false);
+  }
+
+  /** Fails the env: every call in flight and every later call rejects. */
+  private fail(e: Error, closeSocket: boolean): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.calls.rejectAll((id, kind) => (e.message.startsWith(`${kind} #${id}:`) ? e : new Error(`${kind} #${id}: ${e.message}`)));
+    if (closeSocket && this.ws.readyState === WebSocket.OPEN) {
+      this.stats.stops++;
+      // Best effort: the simulator may only be slow; ask it to hold still before we hang up.
+      this.ws.send(encodeMessage({ type: 'stop', id: 0xffff_ffff }));
+      this.ws.close(CLOSE_CODES.timeout, 'call timed out');
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms).unref?.());
+}

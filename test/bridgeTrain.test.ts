@@ -1,0 +1,70 @@
+/**
+ * Meta-training over the WebSocket bridge against the reference navigation simulator gives the
+ * same series and parameters as in-process navigation for the same seed (lockstep), with the
+ * agent dialling the simulator (`--env ws://…`) and with the simulator dialling the agent (`serve`).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../src/tensor/backend.ts';
+import { resolveConfig } from '../src/io/config.ts';
+import { JsonlLog } from '../src/io/jsonl.ts';
+import { METRICS_FILE, train } from '../src/experiments/train.ts';
+import { dialAgent } from '../src/bridge/simServer.ts';
+import { navSimOptions, startNavSim } from '../scripts/nav-sim.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+// 4 tasks × 5 episodes = 20 copies: one simulator of 20 copies holds the whole batch in one round.
+const tiny = (out: string, extra: Record<string, unknown> = {}) =>
+  resolveConfig('pytorch-maml-rl', { metaBatchSize: 4, episodesPerTask: 5, numBatches: 2, cgIters: 5, out, ...extra });
+
+function series(runDir: string) {
+  return new JsonlLog(join(runDir, METRICS_FILE)).read().map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time/'))));
+}
+
+describe('training over the bridge', () => {
+  it('matches in-process navigation when the agent dials the reference simulator', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-bridge-train-'));
+    const local = await train(tiny(join(out, 'local')), { backend: 'wasm' });
+    const sim = await startNavSim({ num: 20 });
+    try {
+      const lines: string[] = [];
+      const remote = await train(tiny(join(out, 'remote'), { env: sim.url }), { backend: 'wasm', log: (l) => lines.push(l) });
+      expect(lines.join('\n')).toContain(`at ${sim.url}`);
+      expect(remote.runDir).toMatch(/ws-127\.0\.0\.1-\d+__maml-trpo__1__/);
+      expect(series(remote.runDir)).toEqual(series(local.runDir));
+      expect(Array.from(remote.theta)).toEqual(Array.from(local.theta));
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+
+  it('matches it too when the simulator dials the agent (serve), in rounds for a smaller simulator', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-bridge-serve-'));
+    const local = await train(tiny(join(out, 'local')), { backend: 'wasm' });
+    let dialled: Promise<unknown> | null = null;
+    const log = (line: string) => {
+      const url = /waiting for a simulator at (ws:\/\/\S+)/.exec(line)?.[1];
+      if (url) dialled = dialAgent(url, navSimOptions({ num: 20 }));
+    };
+    const served = await train(tiny(join(out, 'served'), { env: 'serve', bridge: { port: 0 } }), { backend: 'wasm', log });
+    expect(dialled).not.toBeNull();
+    await dialled; // the session ends when the agent closes
+    expect(series(served.runDir)).toEqual(series(local.runDir));
+
+    // A simulator of 3 copies serves the 20 episodes in 7 rounds: same episodes counted, training proceeds.
+    const sim = await startNavSim({ num: 3 });
+    try {
+      const small = await train(tiny(join(out, 'small'), { env: sim.url, numBatches: 1 }), { backend: 'wasm' });
+      const [row] = series(small.runDir);
+      expect(row['charts/env_steps']).toBeGreaterThan(0);
+      expect(Number.isFinite(row['charts/return_after'] as number)).toBe(true);
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+});
