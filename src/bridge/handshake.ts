@@ -27,6 +27,12 @@ export interface AgentBridgeOptions {
   maxMessageBytes?: number;
   /** Milliseconds close() waits for the stop answer and the closing handshake (default 2 s). */
   closeTimeoutMs?: number;
+  /** Safety: send `stop` when the agent sends no step this long after an observation, mid-episode (default 0: off). */
+  stallTimeoutMs?: number;
+  /** Safety: at most this many steps per second (default 0: unlimited). */
+  maxRateHz?: number;
+  /** Safety: send `stop` on process exit, Ctrl-C, SIGTERM or a crash (default true). */
+  stopOnShutdown?: boolean;
 }
 
 /** What a successful handshake established. */

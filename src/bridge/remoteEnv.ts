@@ -18,7 +18,7 @@ import type { Rng } from '../core/rng.ts';
 import { NumericError, assertFinite } from '../core/errors.ts';
 import type { SteppableVectorEnv } from '../streams/rollout.ts';
 import { type BridgeStats, type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
-import { clipActions } from './safety.ts';
+import { RateLimiter, Watchdog, clipActions, onShutdown } from './safety.ts';
 import { type TaskSpace, sampleTasks } from './taskSpace.ts';
 import { type AgentBridgeOptions, type Handshake, connectAsAgent } from './handshake.ts';
 import { type CallKind, PendingCalls } from './pendingCalls.ts';
@@ -56,6 +56,10 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   private resetDone = false;
   private readonly done: Uint8Array;
   private lastObs: Float32Array;
+  // Safety: a stalled agent and a dying process both send `stop` (see AgentBridgeOptions).
+  private readonly stallWatch: Watchdog | null;
+  private readonly rate: RateLimiter | null;
+  private readonly offShutdown: () => void;
 
   /** Wraps a socket whose handshake succeeded; use `connect` or `AgentServer` instead. */
   constructor(private readonly ws: WebSocket, hs: Handshake, readonly label: string, options: AgentBridgeOptions = {}) {
@@ -72,6 +76,9 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     this.maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.done = new Uint8Array(this.num);
     this.lastObs = new Float32Array(this.num * this.observationSpace.size);
+    this.stallWatch = options.stallTimeoutMs ? new Watchdog(options.stallTimeoutMs, () => this.sendStopNow()) : null;
+    this.rate = options.maxRateHz ? new RateLimiter(options.maxRateHz) : null;
+    this.offShutdown = options.stopOnShutdown === false ? () => {} : onShutdown(() => this.sendStopNow());
     this.calls = new PendingCalls((id, kind) => this.fail(new Error(`${kind} #${id}: no reply from ${label} within ${this.callTimeoutMs} ms`), true));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason));
@@ -115,6 +122,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     this.done.fill(0);
     this.resetDone = true;
     this.lastObs = reply.obs.slice();
+    this.stallWatch?.arm();
     return reply.obs;
   }
 
@@ -129,11 +137,15 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     if (!this.resetDone) throw new Error('step: call reset() before the first step');
     const { actions: clipped, clipped: count } = clipActions(actions, this.actionSpace);
     this.stats.clippedActions += count;
+    await this.rate?.wait();
+    this.stallWatch?.disarm();
     const reply = await this.call<Reply & { type: 'step_result' }>('step', (id) =>
       this.binary ? encodeStepFrame(id, clipped, this.num, a) : encodeMessage({ type: 'step', id, actions: Array.from(clipped) }),
     );
     if (this.taskError) throw this.taskError;
-    return this.finishStep(reply.result);
+    const result = this.finishStep(reply.result);
+    if (this.done.some((d) => d === 0)) this.stallWatch?.arm();
+    return result;
   }
 
   /** Asks the simulator to hold still (its safe state); resolves when it acknowledged. */
@@ -142,8 +154,20 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     await this.call('stop', (id) => encodeMessage({ type: 'stop', id }));
   }
 
+  /**
+   * Safety path: queues a `stop` at once, without waiting for its answer (a stalled agent, a
+   * dying process). The reply, if any, is not awaited by anyone.
+   */
+  private sendStopNow(): void {
+    if (this.failure !== null || this.ws.readyState !== WebSocket.OPEN) return;
+    this.stats.stops++;
+    this.call('stop', (id) => encodeMessage({ type: 'stop', id }), true).catch(() => {});
+  }
+
   /** Sends stop, then close, and waits for the socket to close (terminating it after closeTimeoutMs). */
   close(): Promise<void> {
+    this.stallWatch?.disarm();
+    this.offShutdown();
     this.closing ??= this.shutdown();
     return this.closing;
   }

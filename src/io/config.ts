@@ -32,6 +32,8 @@ export const BridgeSchema = z
     callTimeoutMs: int(1).describe('milliseconds a reset/step may wait for the simulator before the run fails'),
     acceptTimeoutMs: int(1).describe('milliseconds `serve` waits for a simulator to connect'),
     maxMessageBytes: int(1024).describe('largest message accepted from a simulator'),
+    stallTimeoutMs: int(0).describe('safety: send stop when the agent sends no step this long mid-episode (0: off)'),
+    maxRateHz: z.number().min(0).describe('safety: at most this many steps per second (0: unlimited)'),
   })
   .strict();
 
@@ -62,7 +64,7 @@ export const ConfigSchema = z
     modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
     workers: int(0).describe('worker threads for sampling (two lanes of this many) and for the meta-update (0 = main thread only)'),
     robot: z.record(z.string(), z.unknown()).optional().describe('env ros: the robot description (url, topics, action, reward, tasks, safety; docs/ros.md)'),
-    bridge: BridgeSchema.describe('WebSocket bridge settings (env serve or ws://…): host, port, token, binary, callTimeoutMs, acceptTimeoutMs, maxMessageBytes'),
+    bridge: BridgeSchema.describe('WebSocket bridge settings (env serve or ws://…): host, port, token, binary, callTimeoutMs, acceptTimeoutMs, maxMessageBytes, stallTimeoutMs, maxRateHz'),
     checkpointEvery: int(1).describe('write a checkpoint every N meta-batches (and at the end)'),
     out: z.string().min(1).describe('folder under which run folders are created'),
   })
@@ -94,7 +96,7 @@ const base: Config = {
   hvpSubsample: 1,
   ctrlCostOn: 'clipped',
   workers: 0,
-  bridge: { host: '127.0.0.1', port: 8765, binary: true, callTimeoutMs: 10_000, acceptTimeoutMs: 600_000, maxMessageBytes: 1 << 20 },
+  bridge: { host: '127.0.0.1', port: 8765, binary: true, callTimeoutMs: 10_000, acceptTimeoutMs: 600_000, maxMessageBytes: 1 << 20, stallTimeoutMs: 0, maxRateHz: 0 },
   checkpointEvery: 10,
   out: 'runs',
 };
