@@ -83,9 +83,7 @@ function interruptFlag(): { requested: () => boolean; dispose: () => void } {
 }
 
 async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
-  let file = flags.config ? readConfigFile(flags.config) : {};
-  // `--env ros --config robot.yaml`: a bare robot description (it has a url) is the `robot` section.
-  if ((flags.env ?? file.env) === 'ros' && 'url' in file && !('robot' in file)) file = { robot: file };
+  const file = flags.config ? readConfigFile(flags.config) : {};
   const cfg = resolveConfig(flags.preset, file, {
     env: flags.env,
     seed: flags.seed,

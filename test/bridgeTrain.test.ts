@@ -13,6 +13,9 @@ import { JsonlLog } from '../src/io/jsonl.ts';
 import { METRICS_FILE, train } from '../src/experiments/train.ts';
 import { dialAgent } from '../src/bridge/simServer.ts';
 import { navSimOptions, startNavSim } from '../scripts/nav-sim.ts';
+import { readConfigFile } from '../src/io/config.ts';
+import { RosbridgePeer } from './support/rosbridgePeer.ts';
+import { fileURLToPath } from 'node:url';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -65,6 +68,33 @@ describe('training over the bridge', () => {
       expect(Number.isFinite(row['charts/return_after'] as number)).toBe(true);
     } finally {
       await sim.close();
+    }
+  }, 60_000);
+
+  it('meta-trains on a robot behind rosbridge (env ros): episodes one after another, stop action at the end', async () => {
+    const peer = new RosbridgePeer();
+    const url = await peer.start();
+    try {
+      const robot = readConfigFile(fileURLToPath(new URL('../examples/diff-drive.yaml', import.meta.url)));
+      const out = mkdtempSync(join(tmpdir(), 'metarl-ros-train-'));
+      const cfg = tiny(out, {
+        env: 'ros',
+        metaBatchSize: 2,
+        episodesPerTask: 2,
+        numBatches: 1,
+        robot: { ...robot, url, mode: 'lockstep', rate_hz: undefined, max_episode_steps: 10 },
+      });
+      const run = await train(cfg, { backend: 'wasm' });
+      const [row] = series(run.runDir);
+      // 2 tasks × 2 episodes × 10 steps, before and after adaptation.
+      expect(row['charts/env_steps']).toBe(80);
+      expect(Number.isFinite(row['charts/return_before'] as number)).toBe(true);
+      const commands = peer.commandsOn();
+      expect(commands.length).toBeGreaterThanOrEqual(80);
+      const last = commands.at(-1)!.msg as { linear: { x: number }; angular: { z: number } };
+      expect([last.linear.x, last.angular.z]).toEqual([0, 0]);
+    } finally {
+      await peer.stop();
     }
   }, 60_000);
 });

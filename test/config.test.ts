@@ -30,6 +30,21 @@ describe('config', () => {
     expect(resolveConfig('pytorch-maml-rl').workers).toBe(0);
   });
 
+  it('takes a bare robot file as the robot section with --env ros, and a robot section next to training fields', () => {
+    const robot = { url: 'ws://localhost:9090', mode: 'lockstep' };
+    expect(resolveConfig('pytorch-maml-rl', robot, { env: 'ros' }).robot).toEqual(robot);
+    const mixed = resolveConfig('pytorch-maml-rl', { env: 'ros', metaBatchSize: 2, robot });
+    expect([mixed.metaBatchSize, mixed.robot]).toEqual([2, robot]);
+    expect(() => resolveConfig('pytorch-maml-rl', robot)).toThrow(/url/); // not env ros: an unknown field
+  });
+
+  it('merges the bridge section field by field and accepts ws:// URLs and serve as env', () => {
+    const c = resolveConfig('pytorch-maml-rl', { env: 'ws://127.0.0.1:9000', bridge: { token: 's3' } }, { bridge: { port: 0 } });
+    expect([c.env, c.bridge.token, c.bridge.port, c.bridge.host]).toEqual(['ws://127.0.0.1:9000', 's3', 0, '127.0.0.1']);
+    expect(resolveConfig('pytorch-maml-rl', {}, { env: 'serve' }).env).toBe('serve');
+    expect(() => resolveConfig('pytorch-maml-rl', { bridge: { port: 70000 } })).toThrow(/bridge\.port/);
+  });
+
   it.each([
     [{ activation: 'sigmoid' }, 'activation', 'tanh, relu'],
     [{ ctrlCostOn: 'raw' }, 'ctrlCostOn', 'clipped, sampled'],

@@ -173,10 +173,12 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /** preset ← file ← overrides, validated. */
-export function resolveConfig(preset: string, file: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Config {
+export function resolveConfig(preset: string, fileIn: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Config {
   if (!(preset in PRESETS)) throw new ConfigError('--preset', `unknown preset '${preset}'; allowed: ${PRESET_NAMES.join(', ')}`);
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const env = String(defined.env ?? file.env ?? PRESETS[preset as PresetName].env);
+  const env = String(defined.env ?? fileIn.env ?? PRESETS[preset as PresetName].env);
+  // `--env ros --config robot.yaml`: a bare robot description (it has a url) is the `robot` section.
+  const file = env === 'ros' && 'url' in fileIn && !('robot' in fileIn) ? { robot: fileIn } : fileIn;
   const base = presetFor(preset as PresetName, env);
   const merged = { ...base, ...file, ...defined };
   // Sections merge field by field, so a file may set just `bridge: { port: 9000 }`.
