@@ -1,0 +1,126 @@
+/**
+ * The continual task-adaptation runner (docs/continual.md). For each seed: one task sequence from
+ * the schedule, shared by every method; the same starting θ_0; then for each task i in order:
+ *   1. measure: sample task i with θ, adapt K steps (returns before / after adaptation);
+ *   2. update θ by the method: frozen (never), finetune (θ ← the adapted parameters), online
+ *      (s SGD meta-steps on the current task's item), replay (s batches of the current item plus
+ *      k−1 items replayed from memory, β = γ = 1), mer (the same with Reptile β and γ);
+ *   3. store the task's rows in the MER memory (reservoir over transitions);
+ *   4. evaluate every task of the sequence with the new θ (K-step adaptation): row i of R.
+ * b (every task with θ_0) and a random-policy reference per task are measured once per seed.
+ */
+import { Rng, deriveSeed } from '../core/rng.ts';
+import type { Config } from '../io/config.ts';
+import { type PolicySpec, initParams } from '../../agents/policy.ts';
+import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
+import { ReplayMemory } from '../../agents/merMemory.ts';
+import type { ContinualConfig } from './continualConfig.ts';
+import type { SeedRun } from './continualTypes.ts';
+import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './continualData.ts';
+import { makeSchedule } from './schedules.ts';
+import type { EnvSource } from './envSource.ts';
+
+export interface TaskRecord {
+  seed: number;
+  method: string;
+  /** Position in the sequence. */
+  task: number;
+  params: unknown;
+  returnBefore: number;
+  returnsAfter: number[];
+  /** Row i of R: every task's return (K-step adaptation) after this task. */
+  evalRow: number[];
+  memorySize: number;
+  seconds: number;
+}
+
+export interface SeedProgress {
+  onTask?: (r: TaskRecord) => void;
+}
+
+/** Runs every method on one seed's sequence. Returns the runs (oracle filled by the caller). */
+export async function runSeed(cfg: Config, c: ContinualConfig, source: EnvSource, spec: PolicySpec, seed: number, theta0In: Float32Array | null, p: SeedProgress = {}): Promise<{ tasks: unknown[]; runs: SeedRun[] }> {
+  const m: Measurer = { lanes: source.lanes, spec, episodesPerTask: c.episodesPerTask, fastLr: cfg.fastLr, advantages: cfg };
+  const tasks = makeSchedule(cfg.env, source.taskSource, { name: c.schedule, numTasks: c.tasks, cycle: c.cycle }, new Rng(deriveSeed(seed, 1)));
+  const theta0 = theta0In ?? initParams(spec, new Rng(deriveSeed(seed, 2)));
+  const K = c.adaptSteps;
+  // References measured once per seed, each with its own generator so methods do not shift them.
+  const random = (await adaptAndMeasure(m, tasks, initParams(spec, new Rng(deriveSeed(seed, 3))), 0, new Rng(deriveSeed(seed, 4)))).returns[0];
+  const b = (await adaptAndMeasure(m, tasks, theta0, K, new Rng(deriveSeed(seed, 5)))).returns[K];
+  const runs: SeedRun[] = [];
+  for (const method of c.methods) {
+    runs.push(await runMethod(m, c, method, seed, tasks, theta0, { b, random }, p));
+  }
+  return { tasks, runs };
+}
+
+async function runMethod(m: Measurer, c: ContinualConfig, method: string, seed: number, tasks: unknown[], theta0: Float32Array, ref: { b: number[]; random: number[] }, p: SeedProgress): Promise<SeedRun> {
+  const { spec } = m;
+  const K = c.adaptSteps;
+  // Every method sees the same sampling noise stream for the same seed.
+  const rng = new Rng(deriveSeed(seed, 10));
+  const memoryRng = new Rng(deriveSeed(seed, 11));
+  const memory = method === 'mer' || method === 'replay' ? new ReplayMemory({ capacity: c.memoryCapacity, obsDim: spec.obsDim, actDim: spec.actDim }) : null;
+  const gradOpts = { fastLr: m.fastLr, firstOrder: c.firstOrder, clip: c.clip, maxImportance: c.maxImportance };
+  let theta = theta0;
+  const run: SeedRun = { method, seed, R: [], b: ref.b, random: ref.random, oracle: [], returnsBefore: [], returnsAfter: [] };
+  try {
+    for (let i = 0; i < tasks.length; i++) {
+      const t0 = performance.now();
+      const a = await adaptAndMeasure(m, [tasks[i]], theta, K, rng);
+      run.returnsBefore.push(a.returns[0][0]);
+      run.returnsAfter.push(a.returns.slice(1).map((r) => r[0]));
+      const preLogp = behaviourLogp(spec, a.preParams[0], a.pre[0]);
+      const postLogp = behaviourLogp(spec, a.postParams[0], a.post[0]);
+      if (method === 'finetune') {
+        theta = a.postParams[0];
+      } else if (method !== 'frozen') {
+        const current: ReplayItem = { pre: offPolicyRows(a.pre[0], preLogp), post: offPolicyRows(a.post[0], postLogp) };
+        const replayed: ReplayItem[] = [];
+        try {
+          const batches: ReplayItem[][] = [];
+          for (let s = 0; s < c.batchesPerTask; s++) {
+            const extra = memory ? replayItems(memory, c.replayRows, c.replayItems, c.minItemRows, i, memoryRng) : [];
+            replayed.push(...extra);
+            // The current item last, as MER does with the incoming example after the replayed ones.
+            batches.push([...extra, current]);
+          }
+          const merLike = method === 'mer' ? { beta: c.beta, gamma: c.acrossGamma } : { beta: 1, gamma: 1 };
+          theta = merUpdate(theta, batches, (th, item) => itemMetaGradient(spec, th, item, gradOpts), { lr: c.metaLr, ...merLike });
+        } finally {
+          disposeItem(current);
+          replayed.forEach(disposeItem);
+        }
+      }
+      if (memory) {
+        memory.offer(toTransitions(a.pre[0], preLogp, i, 0, spec.obsDim, spec.actDim), memoryRng);
+        memory.offer(toTransitions(a.post[0], postLogp, i, 1, spec.obsDim, spec.actDim), memoryRng);
+      }
+      // Common random numbers: every method is evaluated after task i with the same noise.
+      const evalRow = (await adaptAndMeasure(m, tasks, theta, K, new Rng(deriveSeed(seed, 1000 + i)))).returns[K];
+      run.R.push(evalRow);
+      p.onTask?.({ seed, method, task: i, params: tasks[i], returnBefore: a.returns[0][0], returnsAfter: run.returnsAfter[i], evalRow, memorySize: memory?.size ?? 0, seconds: (performance.now() - t0) / 1000 });
+    }
+  } finally {
+    memory?.dispose();
+  }
+  return run;
+}
+
+/**
+ * Per-task oracle of one seed: the best return seen on task j by any method at any point (R
+ * entries and adaptation returns when it arrived), never below random_j + 1 so normalization stays
+ * defined; the runs get it in place.
+ */
+export function fillOracle(runs: SeedRun[]): void {
+  const T = runs[0].b.length;
+  const oracle = Array.from({ length: T }, (_, j) => {
+    let best = runs[0].b[j];
+    for (const r of runs) {
+      for (const row of r.R) best = Math.max(best, row[j]);
+      best = Math.max(best, ...r.returnsAfter[j]);
+    }
+    return Math.max(best, runs[0].random[j] + 1);
+  });
+  for (const r of runs) r.oracle = oracle;
+}

@@ -1,0 +1,90 @@
+/**
+ * Configuration of `metarl continual`: one schema whose field descriptions are also the `--help`
+ * text. The env and policy fields (env, hidden, activation, initStd, horizon, fastLr, gamma,
+ * gaeLambda, workers, bridge …) come from the training config (src/io/config.ts); the fields below
+ * describe the task sequence, the methods compared and the MER update. Invalid values raise a
+ * ConfigError naming the field and what it allows.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.ts';
+import { CONTINUAL_METHODS, SCHEDULES } from './continualTypes.ts';
+
+const int = (min: number) => z.number().int().min(min);
+
+export const ContinualSchema = z
+  .object({
+    schedule: z.enum(SCHEDULES).describe('task sequence: random, drift (tasks move steadily) or cyclic (A B C A B C)'),
+    tasks: int(1).describe('number of tasks in the sequence'),
+    cycle: int(1).describe('distinct tasks of the cyclic schedule'),
+    methods: z.array(z.enum(CONTINUAL_METHODS)).min(1).describe(`methods compared: ${CONTINUAL_METHODS.join(', ')}`),
+    seeds: int(1).describe('number of seeds (1, 2, …); each seed has its own sequence, shared by all methods'),
+    episodesPerTask: int(1).describe('episodes sampled per task for each adaptation step and evaluation'),
+    adaptSteps: int(1).describe('adaptation steps K: returns are measured after K steps'),
+    metaLr: z.number().positive().describe('SGD step size η of a meta-update per item (online, replay, mer)'),
+    batchesPerTask: int(1).describe('MER batches s per task (online: SGD steps per task)'),
+    replayItems: int(0).describe('replayed items per batch (k − 1) for replay and mer'),
+    replayRows: int(1).describe('transitions sampled from the memory to form one batch of replayed items'),
+    minItemRows: int(1).describe('rows a replayed item needs in each phase (pre, post)'),
+    beta: z.number().gt(0).max(1).describe('MER within-batch Reptile interpolation β'),
+    acrossGamma: z.number().gt(0).max(1).describe('MER across-batch Reptile interpolation γ'),
+    memoryCapacity: int(1).describe('MER memory capacity in transitions'),
+    clip: z.number().gt(0).lt(1).describe('PPO clip range ε of the outer surrogate on replayed data'),
+    maxImportance: z.number().gt(0).describe('truncation ρ̄ of importance weights in the inner step on replayed data'),
+    firstOrder: z.boolean().describe('first-order item meta-gradients (drop the inner Hessian term)'),
+    init: z.string().min(1).optional().describe('run folder of a meta-training run whose θ starts every method (default: a fresh initialization)'),
+  })
+  .strict();
+
+export type ContinualConfig = z.infer<typeof ContinualSchema>;
+
+export const CONTINUAL_DEFAULTS: ContinualConfig = {
+  schedule: 'drift',
+  tasks: 10,
+  cycle: 3,
+  methods: [...CONTINUAL_METHODS],
+  seeds: 5,
+  episodesPerTask: 10,
+  adaptSteps: 1,
+  metaLr: 0.05,
+  batchesPerTask: 5,
+  replayItems: 4,
+  replayRows: 6400,
+  minItemRows: 32,
+  beta: 0.3,
+  acrossGamma: 1,
+  memoryCapacity: 100_000,
+  clip: 0.2,
+  maxImportance: 2,
+  firstOrder: false,
+};
+
+/** Validates a complete continual config; one line naming the field and what it allows. */
+export function validateContinual(raw: unknown): ContinualConfig {
+  const r = ContinualSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.join('.') || '(continual config)';
+  if (issue.code === 'invalid_value' && 'values' in issue) throw new ConfigError(field, `invalid value; allowed: ${(issue.values as unknown[]).join(', ')}`);
+  if (issue.code === 'unrecognized_keys') throw new ConfigError((issue as { keys: string[] }).keys.join(', '), `unknown field; allowed fields: ${Object.keys(ContinualSchema.shape).join(', ')}`);
+  throw new ConfigError(field, issue.message);
+}
+
+/** `a,b,c` → a list, each name checked (an unknown method names the allowed ones). */
+export function parseMethods(list: string): string[] {
+  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new ConfigError('--methods', `empty list; allowed: ${CONTINUAL_METHODS.join(', ')}`);
+  for (const n of names) {
+    if (!(CONTINUAL_METHODS as readonly string[]).includes(n)) throw new ConfigError('--methods', `unknown method '${n}'; allowed: ${CONTINUAL_METHODS.join(', ')}`);
+  }
+  return names;
+}
+
+/** Checks that need several fields at once. */
+export function checkContinual(c: ContinualConfig, rowsPerTask: number): void {
+  if (c.methods.some((m) => m === 'mer' || m === 'replay') && c.memoryCapacity < 2 * c.minItemRows) {
+    throw new ConfigError('memoryCapacity', `${c.memoryCapacity} transitions cannot hold one replayed item (2 × minItemRows = ${2 * c.minItemRows}); raise memoryCapacity or lower minItemRows`);
+  }
+  if (c.minItemRows > rowsPerTask) {
+    throw new ConfigError('minItemRows', `${c.minItemRows} is more than the ${rowsPerTask} rows a task's episodes can give (episodesPerTask × horizon)`);
+  }
+}
