@@ -17,6 +17,17 @@ import { loadCheckpoint } from './io/checkpoint.ts';
 import { train } from './experiments/train.ts';
 import type { BatchMetrics } from './experiments/metaBatch.ts';
 import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
+import { runContinual } from './experiments/continual.ts';
+import { plotRun } from './experiments/continualReport.ts';
+import { CONTINUAL_DEFAULTS, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
+import { CONTINUAL_METHODS, type ContinualResults, type Interval, SCHEDULES } from './experiments/continualTypes.ts';
+import type { z } from 'zod';
+
+function describeContinualFields(): string {
+  return Object.entries(ContinualSchema.shape)
+    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
+    .join('\n');
+}
 
 const num = (field: string) => (v: string) => {
   const x = Number(v);
@@ -118,6 +129,14 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
   }
 }
 
+function printSummary(r: ContinualResults): void {
+  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds`);
+  const fmt = (iv: Interval) => `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`;
+  for (const [method, m] of Object.entries(r.summary)) {
+    console.log(`  ${method.padEnd(9)} ACC ${fmt(m.acc)}  LA ${fmt(m.la)}  BWT ${fmt(m.bwt)}  FWT ${fmt(m.fwt)}  forgetting ${fmt(m.forgetting)}`);
+  }
+}
+
 function printEval(r: EvalResult, tasks: number): void {
   console.log(`adaptation on ${tasks} new tasks (mean return ± standard error):`);
   for (const s of r.steps) {
@@ -180,6 +199,51 @@ export function buildProgram(): Command {
       .option('--port <n>', 'port to listen on (default 8765; 0 = any free port)', num('--port')),
     null,
   );
+
+  program
+    .command('continual')
+    .description('continual task adaptation: methods (frozen, finetune, online, replay, mer) over a task sequence, with metrics and a report (docs/continual.md)')
+    .option('--env <name>', `${ENV_HELP} (default navigation)`)
+    .addOption(new Option('--preset <name>', 'starting settings of the env and policy').choices(PRESET_NAMES).default('pytorch-maml-rl'))
+    .option('--config <file>', 'YAML: training-config fields (env, policy, inner loop) and a `continual:` mapping of the fields below')
+    .option('--schedule <name>', `task sequence: ${SCHEDULES.join(', ')}`)
+    .option('--methods <list>', `comma-separated: ${CONTINUAL_METHODS.join(', ')}`)
+    .option('--seeds <n>', 'number of seeds', num('--seeds'))
+    .option('--tasks <n>', 'tasks in the sequence', num('--tasks'))
+    .option('--init <run>', 'start every method from this meta-training run\'s parameters')
+    .option('--out <dir>', 'folder for run folders (default runs)')
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
+    .addHelpText('after', `\nContinual fields (YAML keys under continual:):\n${describeContinualFields()}`)
+    .action(async (o: { env?: string; preset: string; config?: string; schedule?: string; methods?: string; seeds?: number; tasks?: number; init?: string; out?: string; backend?: string }) => {
+      const file = o.config ? readConfigFile(o.config) : {};
+      const { continual: section, ...trainFields } = file as Record<string, unknown>;
+      const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
+      const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+      const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
+      const backend = await initBackend(cfg.backend);
+      process.stderr.write(`backend: ${backend}\n`);
+      const total = c.seeds * c.methods.length * c.tasks;
+      let done = 0;
+      const r = await runContinual(cfg, c, {
+        backend,
+        log: (line) => process.stderr.write(`${line}\n`),
+        onTask: (t) => {
+          done++;
+          process.stderr.write(`continual ${done}/${total}: seed ${t.seed} ${t.method} task ${t.task + 1}/${c.tasks}: return before ${t.returnBefore.toFixed(1)} after ${t.returnsAfter.at(-1)!.toFixed(1)} (${t.seconds.toFixed(1)} s)\n`);
+        },
+      });
+      printSummary(r.results);
+      process.stderr.write(`run folder ${r.runDir}\n`);
+    });
+
+  program
+    .command('plot')
+    .description('regenerate a continual run\'s report.md, metrics.csv and plots (SVG, PNG) from its results.json')
+    .argument('<run>', 'continual run folder')
+    .action(async (run: string) => {
+      const files = await plotRun(run);
+      console.log(`wrote ${files.length} files in ${run}`);
+    });
 
   program
     .command('eval')

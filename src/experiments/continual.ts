@@ -9,16 +9,25 @@
  *   4. evaluate every task of the sequence with the new θ (K-step adaptation): row i of R.
  * b (every task with θ_0) and a random-policy reference per task are measured once per seed.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
 import { Rng, deriveSeed } from '../core/rng.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
-import { type PolicySpec, initParams } from '../../agents/policy.ts';
+import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint.ts';
+import { JsonlLog } from '../io/jsonl.ts';
+import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
-import type { ContinualConfig } from './continualConfig.ts';
-import type { SeedRun } from './continualTypes.ts';
+import { type ContinualConfig, checkContinual } from './continualConfig.ts';
+import type { ContinualResults, SeedRun } from './continualTypes.ts';
+import { metricsRows, summarize, toCsv } from './continualMetrics.ts';
+import { writeReport, writeResults } from './continualReport.ts';
+import { policySpecOf } from './metaBatch.ts';
 import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './continualData.ts';
 import { makeSchedule } from './schedules.ts';
-import type { EnvSource } from './envSource.ts';
+import { type EnvSource, openEnvSource } from './envSource.ts';
 
 export interface TaskRecord {
   seed: number;
@@ -123,4 +132,66 @@ export function fillOracle(runs: SeedRun[]): void {
     return Math.max(best, runs[0].random[j] + 1);
   });
   for (const r of runs) r.oracle = oracle;
+}
+
+export interface ContinualRunOptions {
+  backend: string;
+  onTask?: (r: TaskRecord, seedIndex: number) => void;
+  log?: (line: string) => void;
+}
+
+/** `{out}/continual__{env}__{schedule}__{time}` */
+export function continualRunDir(cfg: Config, c: ContinualConfig): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const env = cfg.env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
+  return join(cfg.out, `continual__${env}__${c.schedule}__${stamp}`);
+}
+
+/**
+ * The whole experiment: seeds 1 … `seeds`, every method each; streams one JSON line per task to
+ * `tasks.jsonl`; ends with `results.json` (every run's R, b, references, returns), `runs.csv`
+ * (metrics per run), and the report (continualReport.ts): `report.md`, `metrics.csv` (bootstrap
+ * intervals per method and metric) and the plots.
+ */
+export async function runContinual(cfgIn: Config, c: ContinualConfig, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {
+  const cfg: Config = { ...cfgIn, episodesPerTask: c.episodesPerTask };
+  checkContinual(c, c.episodesPerTask * cfg.horizon);
+  const source = await openEnvSource(cfg, c.tasks, o.log);
+  try {
+    const spec = policySpecOf(cfg, source.taskSource);
+    let theta0: Float32Array | null = null;
+    if (c.init) {
+      const ck = loadCheckpoint(c.init);
+      if (ck.theta.length !== numParams(spec)) {
+        throw new ConfigError('init', `${c.init} holds ${ck.theta.length} parameters; this env and policy need ${numParams(spec)} (same env, hidden and activation?)`);
+      }
+      theta0 = ck.theta;
+    }
+    const runDir = continualRunDir(cfg, c);
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, continual: c, backendInUse: o.backend }));
+    const log = new JsonlLog(join(runDir, 'tasks.jsonl'));
+    o.log?.(`env: ${source.description}; run folder ${runDir}`);
+    const runs: SeedRun[] = [];
+    let tasks: unknown[] = [];
+    for (let s = 1; s <= c.seeds; s++) {
+      const out = await runSeed(cfg, c, source, spec, s, theta0, {
+        onTask: (r) => {
+          log.append({ seed: r.seed, method: r.method, task: r.task, params: JSON.stringify(r.params), returnBefore: r.returnBefore, returnsAfter: JSON.stringify(r.returnsAfter), evalRow: JSON.stringify(r.evalRow), memorySize: r.memorySize, seconds: r.seconds });
+          o.onTask?.(r, s);
+        },
+      });
+      fillOracle(out.runs);
+      runs.push(...out.runs);
+      if (s === 1) tasks = out.tasks;
+    }
+    const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)));
+    const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks, adaptSteps: c.adaptSteps, runs, summary };
+    writeResults(runDir, results);
+    writeFileAtomic(join(runDir, 'runs.csv'), toCsv(metricsRows(runs)));
+    await writeReport(runDir, results);
+    return { runDir, results };
+  } finally {
+    await source.close();
+  }
 }

@@ -1,0 +1,137 @@
+/**
+ * The text parts of a continual-experiment report: `report.md` (title, metric table, per-task
+ * returns, embedded plots, how to read the metrics) and `metrics.csv`. Pure functions of a validated
+ * `ContinualResults`; continualReport.ts writes what they return.
+ */
+import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './continualTypes.ts';
+import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './continualReportData.ts';
+
+/** Display names of the metrics, in table order. */
+export const METRIC_LABELS: Record<keyof ContinualMetrics, string> = {
+  acc: 'ACC',
+  la: 'LA',
+  bwt: 'BWT',
+  fwt: 'FWT',
+  forgetting: 'Forgetting',
+  forgettingCW: 'Forgetting (CW)',
+};
+
+/** Fixed decimals without a '-0.000' (a tiny negative rounds to a plain zero). */
+export function formatFixed(x: number, digits: number): string {
+  const text = x.toFixed(digits);
+  return /^-0\.?0*$/.test(text) ? text.slice(1) : text;
+}
+
+/** How the report prints a metric interval: `mean [lo, hi]`, three decimals (normalized returns). */
+export function formatInterval(iv: Interval): string {
+  return `${formatFixed(iv.mean, 3)} [${formatFixed(iv.lo, 3)}, ${formatFixed(iv.hi, 3)}]`;
+}
+
+/** Raw episode returns get two decimals. */
+export function formatReturn(x: number): string {
+  return formatFixed(x, 2);
+}
+
+/** Plot file names for a method: anything but letters, digits, '.', '_' and '-' becomes '_'. */
+export function rMatrixPlotName(method: string): string {
+  return `rmatrix-${method.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+}
+
+/** One line per task, e.g. `velocity=0.4` for `{ velocity: 0.4 }`; other JSON is printed as JSON. */
+export function describeTask(task: unknown): string {
+  const short = (v: unknown): string => (typeof v === 'number' ? String(Number(v.toFixed(3))) : JSON.stringify(v));
+  if (task && typeof task === 'object' && !Array.isArray(task)) {
+    return Object.entries(task).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.map(short).join(', ')}]` : short(v)}`).join(', ');
+  }
+  return short(task);
+}
+
+/** Levels and seed counts of a method's intervals, e.g. '95 % CI, 5 seeds'. */
+function intervalNote(results: ContinualResults): string {
+  const intervals = Object.values(results.summary).flatMap((m) => METRIC_NAMES.map((k) => m[k]));
+  const levels = [...new Set(intervals.map((iv) => iv.level))];
+  const ns = [...new Set(intervals.map((iv) => iv.n))].sort((a, b) => a - b);
+  const level = levels.length === 1 ? `${+(levels[0] * 100).toFixed(1)} % CI` : 'CI (levels differ, see metrics.csv)';
+  return `${level}, ${ns.join('/')} seed${ns.length === 1 && ns[0] === 1 ? '' : 's'}`;
+}
+
+export function metricsSubtitle(results: ContinualResults): string {
+  return `on normalized returns; mean over seeds and ${intervalNote(results)}`;
+}
+
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
+
+/** The whole report.md. `plotsDir` is the plots folder relative to the report. */
+export function reportMarkdown(results: ContinualResults, plotsDir: string): string {
+  const methods = reportMethods(results);
+  const T = results.tasks.length;
+  const K = results.adaptSteps;
+  const seeds = [...new Set(results.runs.map((r) => r.seed))].sort((a, b) => a - b);
+  const lines: string[] = [];
+  lines.push(`# Continual task adaptation: ${results.env}, ${results.schedule} schedule`, '');
+  lines.push(
+    `- environment: \`${results.env}\`; schedule: \`${results.schedule}\`; ${T} task${T === 1 ? '' : 's'}; ${K} adaptation step${K === 1 ? '' : 's'} per task`,
+    `- ${seeds.length} seed${seeds.length === 1 ? '' : 's'} (${seeds.join(', ')}); methods: ${methods.map((m) => `\`${m}\``).join(', ')}`,
+    '',
+  );
+
+  lines.push('## Metrics', '');
+  lines.push(`On normalized returns (0 = random policy, 1 = oracle): mean over seeds [lo, hi], ${intervalNote(results)}.`, '');
+  lines.push(`| method | ${METRIC_NAMES.map((k) => METRIC_LABELS[k]).join(' | ')} | seeds |`);
+  lines.push(`|---|${METRIC_NAMES.map(() => '---').join('|')}|---|`);
+  for (const method of methods) {
+    const m = results.summary[method];
+    lines.push(`| ${cell(method)} | ${METRIC_NAMES.map((k) => formatInterval(m[k])).join(' | ')} | ${runsOf(results, method).length} |`);
+  }
+  lines.push('', `![Metrics with confidence intervals](${plotsDir}/metrics.png)`, '');
+
+  lines.push('## Returns per task', '');
+  lines.push(`Raw episode returns, mean over seeds: when the task arrives (before adapting to it) → after ${K} adaptation step${K === 1 ? '' : 's'}.`, '');
+  lines.push(`| # | task | ${methods.map(cell).join(' | ')} |`);
+  lines.push(`|---|---|${methods.map(() => '---').join('|')}|`);
+  const perMethod = methods.map((m) => taskReturns(results, m));
+  for (let i = 0; i < T; i++) {
+    const cells = perMethod.map((rows) => `${formatReturn(rows[i].before.mean)} → ${formatReturn(rows[i].after.mean)}`);
+    lines.push(`| ${i + 1} | ${cell(describeTask(results.tasks[i]))} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', `![Returns along the task sequence](${plotsDir}/returns.png)`, '');
+  lines.push(`Lines are means over seeds; bands are ${CURVE_LEVEL * 100} % Student-t intervals over seeds (none with a single seed).`, '');
+
+  lines.push('## R matrices', '');
+  lines.push('Normalized return on task j (column) after training through task i (row), mean over seeds. Below the diagonal: memory of past tasks; diagonal: learning; above: transfer to tasks not yet seen. Colours share one scale across methods.', '');
+  for (const method of methods) lines.push(`### ${method}`, '', `![R matrix of ${method}](${plotsDir}/${rMatrixPlotName(method)}.png)`, '');
+
+  lines.push(...HOW_TO_READ, '');
+  lines.push('## Files', '');
+  lines.push('- `metrics.csv`: every metric interval (method, metric, mean, lo, hi, level, n)');
+  lines.push('- `results.json`: all runs; `metarl plot <run folder>` rebuilds this report from it');
+  lines.push(`- \`${plotsDir}/*.svg\`: the plots as vector graphics (the PNGs are rendered from them)`, '');
+  return lines.join('\n');
+}
+
+const HOW_TO_READ = [
+  '## How to read the metrics',
+  '',
+  'R[i][j] is the return on task j (after the usual adaptation steps) once the agent has been trained through the i-th task of the sequence; b[j] is the same for the model before the sequence started. Every return is first normalized per task, (R − random) / (oracle − random), so that 0 means no better than an untrained policy and 1 means as good as the best known one, and tasks of different difficulty weigh the same. With T tasks:',
+  '',
+  '- **ACC** (average accuracy, MER\'s RA): the mean over all tasks of the performance at the end, R[T][j]. What is left after the whole sequence; higher is better.',
+  '- **LA** (learning accuracy): the mean of R[i][i], the performance on each task right after training on it. How well the agent learns a new task at all; higher is better.',
+  '- **BWT** (backward transfer, MER\'s BTI): the mean over the first T − 1 tasks of R[T][i] − R[i][i]. Negative means later training damaged earlier tasks (forgetting); positive means it helped them.',
+  '- **FWT** (forward transfer): the mean over tasks 2…T of R[i−1][i] − b[i], how much better a task goes before its turn than it would with the starting model. Positive means earlier tasks prepared the agent for later ones.',
+  '- **Forgetting**: for each of the first T − 1 tasks, the best performance it ever had before the end minus its final one, averaged; **Forgetting (CW)** is Continual World\'s variant, R[i][i] − R[T][i]. Zero is perfect memory; lower is better.',
+  '',
+  'An interval [lo, hi] that excludes another method\'s mean is a hint, not a test; with few seeds, intervals are wide and unstable.',
+];
+
+/** metrics.csv: one row per method × metric, full precision. */
+export function metricsCsv(results: ContinualResults): string {
+  const quote = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const rows = ['method,metric,mean,lo,hi,level,n'];
+  for (const method of reportMethods(results)) {
+    for (const name of METRIC_NAMES) {
+      const iv = results.summary[method][name];
+      rows.push([quote(method), name, iv.mean, iv.lo, iv.hi, iv.level, iv.n].join(','));
+    }
+  }
+  return `${rows.join('\n')}\n`;
+}
