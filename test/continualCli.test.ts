@@ -1,0 +1,56 @@
+/**
+ * `metarl continual` and `metarl plot` as a user runs them: a small navigation drift experiment
+ * writes the report, plot regenerates it from results.json, and bad input (an empty schedule, an
+ * unknown method, a memory too small for one replayed item) is one line with exit code 2.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const cli = ['--import', 'tsx', 'src/cli.ts'];
+const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+describe('metarl continual / plot', () => {
+  it('runs a small drift experiment, writes the report, and plot regenerates it', () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-continual-'));
+    const config = join(out, 'small.yaml');
+    writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n');
+    const r = run(['continual', '--config', config, '--seeds', '2', '--tasks', '3', '--methods', 'mer,online,frozen', '--backend', 'wasm', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/continual 18\/18: seed 2 frozen task 3\/3/);
+    for (const m of ['mer', 'online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
+    const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__drift__'))!);
+    const report = readFileSync(join(runDir, 'report.md'), 'utf8');
+    expect(report).toContain('plots/returns.png');
+    expect(readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n')).toHaveLength(18);
+    const svg = readFileSync(join(runDir, 'plots', 'metrics.svg'), 'utf8');
+    rmSync(join(runDir, 'plots'), { recursive: true });
+    rmSync(join(runDir, 'report.md'));
+    const p = run(['plot', runDir]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(readFileSync(join(runDir, 'plots', 'metrics.svg'), 'utf8')).toBe(svg);
+    expect(existsSync(join(runDir, 'report.md'))).toBe(true);
+  }, 150_000);
+
+  it.each([
+    [['--schedule', ''], /schedule: invalid value; allowed: random, drift, cyclic/],
+    [['--tasks', '0'], /tasks: .*>=1/],
+    [['--methods', 'mer,nope'], /--methods: unknown method 'nope'; allowed: frozen, finetune, online, replay, mer/],
+  ])('%j exits 2 with one line naming what is allowed', (args, message) => {
+    const r = run(['continual', ...args]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n').filter((l) => !/^npm warn|^backend:/.test(l))).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  }, 60_000);
+
+  it('a memory too small for one replayed item exits 2 naming memoryCapacity', () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-continual-bad-'));
+    const config = join(out, 'bad.yaml');
+    writeFileSync(config, 'continual:\n  memoryCapacity: 10\n');
+    const r = run(['continual', '--config', config, '--out', out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/memoryCapacity: 10 transitions cannot hold one replayed item/);
+  }, 60_000);
+});
