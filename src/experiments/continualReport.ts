@@ -12,7 +12,8 @@
  * Every file is written atomically (temporary file in the same folder, fsync, rename), so a crash
  * never leaves a half-written report next to a good one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/checkpoint.ts';
 import { join } from 'node:path';
 import { metricBarsChart, rMatrixChart, renderSvg, returnsChart, svgToPng, type CurvePoint, type MatrixCell, type MetricBar, type TopLevelSpec } from '../io/plots.ts';
 import type { ContinualResults } from './continualTypes.ts';
@@ -29,25 +30,12 @@ const RESULTS_VERSION = 1;
 /** The metrics drawn as bars (all six are in the table and the CSV). */
 const PLOTTED_METRICS = ['acc', 'la', 'bwt', 'fwt', 'forgetting'] as const;
 
-/** Writes `data` to `path` atomically: a crash leaves either the old file or the new one. */
-export function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeFileSync(fd, data); // unlike writeSync, loops until every byte is written
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 /** Saves the results as `runDir/results.json` (creating runDir if needed). */
 export function writeResults(runDir: string, results: ContinualResults): void {
   mkdirSync(runDir, { recursive: true });
   // JSON has no NaN: a NaN would come back as null and be refused by readResults, which names it.
   const body = { format: RESULTS_FORMAT, version: RESULTS_VERSION, ...results };
-  writeAtomic(join(runDir, RESULTS_FILE), `${JSON.stringify(body, null, 1)}\n`);
+  writeFileAtomic(join(runDir, RESULTS_FILE), `${JSON.stringify(body, null, 1)}\n`);
 }
 
 /** Reads and checks `runDir/results.json`; throws an error naming the file and what is wrong. */
@@ -128,12 +116,12 @@ export async function writeReport(runDir: string, results: ContinualResults): Pr
     const svg = await renderSvg(spec, warnings);
     // Vega warnings mean a chart is not what it claims to be: say so instead of shipping it silently.
     if (warnings.length > 0) throw new Error(`plot ${name}: ${warnings.join('; ')}`);
-    writeAtomic(join(runDir, PLOTS_DIR, `${name}.svg`), svg);
-    writeAtomic(join(runDir, PLOTS_DIR, `${name}.png`), svgToPng(svg));
+    writeFileAtomic(join(runDir, PLOTS_DIR, `${name}.svg`), svg);
+    writeFileAtomic(join(runDir, PLOTS_DIR, `${name}.png`), svgToPng(svg));
     written.push(`${PLOTS_DIR}/${name}.svg`, `${PLOTS_DIR}/${name}.png`);
   }
-  writeAtomic(join(runDir, METRICS_CSV_FILE), metricsCsv(results));
-  writeAtomic(join(runDir, REPORT_FILE), reportMarkdown(results, PLOTS_DIR));
+  writeFileAtomic(join(runDir, METRICS_CSV_FILE), metricsCsv(results));
+  writeFileAtomic(join(runDir, REPORT_FILE), reportMarkdown(results, PLOTS_DIR));
   written.push(METRICS_CSV_FILE, REPORT_FILE);
   return written;
 }

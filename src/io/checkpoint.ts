@@ -2,7 +2,7 @@
  * Checkpoints: one JSON file per run folder, written atomically (temporary file, fsync, rename)
  * so that a crash mid-write leaves the previous checkpoint intact.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RngState } from '../core/rng.ts';
 import { type Config, upgradeConfig } from './config.ts';
@@ -21,11 +21,11 @@ export interface Checkpoint {
 }
 
 /** Writes `text` to `path` atomically. */
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, text);
+    writeFileSync(fd, data); // unlike writeSync, loops until every byte is written
     fsyncSync(fd);
   } finally {
     closeSync(fd);
