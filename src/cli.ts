@@ -17,9 +17,10 @@ import { loadCheckpoint } from './io/checkpoint.ts';
 import { train } from './experiments/train.ts';
 import type { BatchMetrics } from './experiments/metaBatch.ts';
 import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
-import { runContinual } from './experiments/continual.ts';
+import { type TaskRecord, resumeContinual, runContinual } from './experiments/continual.ts';
+import { loadState } from './experiments/continualState.ts';
 import { plotRun } from './experiments/continualReport.ts';
-import { CONTINUAL_DEFAULTS, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
 import { CONTINUAL_METHODS, type ContinualResults, type Interval, SCHEDULES } from './experiments/continualTypes.ts';
 import type { z } from 'zod';
 
@@ -129,6 +130,15 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
   }
 }
 
+/** One progress line per finished task (the count goes on where a resumed run left off). */
+function taskProgress(c: ContinualConfig): (t: TaskRecord) => void {
+  const total = c.seeds * c.methods.length * c.tasks;
+  return (t) => {
+    const done = (t.seed - 1) * c.methods.length * c.tasks + (c.methods as string[]).indexOf(t.method) * c.tasks + t.task + 1;
+    process.stderr.write(`continual ${done}/${total}: seed ${t.seed} ${t.method} task ${t.task + 1}/${c.tasks}: return before ${t.returnBefore.toFixed(1)} after ${t.returnsAfter.at(-1)!.toFixed(1)} (${t.seconds.toFixed(1)} s)\n`);
+  };
+}
+
 function printSummary(r: ContinualResults): void {
   console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds`);
   const fmt = (iv: Interval) => `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`;
@@ -212,9 +222,21 @@ export function buildProgram(): Command {
     .option('--tasks <n>', 'tasks in the sequence', num('--tasks'))
     .option('--init <run>', 'start every method from this meta-training run\'s parameters')
     .option('--out <dir>', 'folder for run folders (default runs)')
+    .option('--resume <run>', 'go on with a stopped run from its last finished task (its settings come from the run folder)')
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
     .addHelpText('after', `\nContinual fields (YAML keys under continual:):\n${describeContinualFields()}`)
-    .action(async (o: { env?: string; preset: string; config?: string; schedule?: string; methods?: string; seeds?: number; tasks?: number; init?: string; out?: string; backend?: string }) => {
+    .action(async function (this: Command, o: { env?: string; preset: string; config?: string; schedule?: string; methods?: string; seeds?: number; tasks?: number; init?: string; out?: string; resume?: string; backend?: string }) {
+      if (o.resume !== undefined) {
+        const clash = ['env', 'preset', 'config', 'schedule', 'methods', 'seeds', 'tasks', 'init', 'out'].filter((k) => this.getOptionValueSource(k) === 'cli');
+        if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k}`).join(', ')}`);
+        const { continual: c, backend: was } = loadState(o.resume);
+        const backend = await initBackend((o.backend ?? was) as Config['backend']);
+        process.stderr.write(`backend: ${backend}\n`);
+        const r = await resumeContinual(o.resume, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
+        printSummary(r.results);
+        process.stderr.write(`run folder ${r.runDir}\n`);
+        return;
+      }
       const file = o.config ? readConfigFile(o.config) : {};
       const { continual: section, ...trainFields } = file as Record<string, unknown>;
       const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
@@ -222,16 +244,7 @@ export function buildProgram(): Command {
       const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
       const backend = await initBackend(cfg.backend);
       process.stderr.write(`backend: ${backend}\n`);
-      const total = c.seeds * c.methods.length * c.tasks;
-      let done = 0;
-      const r = await runContinual(cfg, c, {
-        backend,
-        log: (line) => process.stderr.write(`${line}\n`),
-        onTask: (t) => {
-          done++;
-          process.stderr.write(`continual ${done}/${total}: seed ${t.seed} ${t.method} task ${t.task + 1}/${c.tasks}: return before ${t.returnBefore.toFixed(1)} after ${t.returnsAfter.at(-1)!.toFixed(1)} (${t.seconds.toFixed(1)} s)\n`);
-        },
-      });
+      const r = await runContinual(cfg, c, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
       printSummary(r.results);
       process.stderr.write(`run folder ${r.runDir}\n`);
     });

@@ -8,6 +8,8 @@
  *   3. store the task's rows in the MER memory (reservoir over transitions);
  *   4. evaluate every task of the sequence with the new θ (K-step adaptation): row i of R.
  * b (every task with θ_0) and a random-policy reference per task are measured once per seed.
+ * After every task the run's state goes to state.json (continualState.ts), from which
+ * `resumeContinual` goes on after a crash or kill to the same results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
 import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint.ts';
 import { JsonlLog } from '../io/jsonl.ts';
+import type { AnyVectorEnv } from '../core/env.ts';
 import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
@@ -24,10 +27,11 @@ import { type ContinualConfig, checkContinual } from './continualConfig.ts';
 import type { ContinualResults, SeedRun } from './continualTypes.ts';
 import { metricsRows, summarize, toCsv } from './continualMetrics.ts';
 import { writeReport, writeResults } from './continualReport.ts';
-import { policySpecOf } from './metaBatch.ts';
+import { makeSamplerLanes, policySpecOf } from './metaBatch.ts';
 import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './continualData.ts';
 import { makeSchedule } from './schedules.ts';
-import { type EnvSource, openEnvSource } from './envSource.ts';
+import { type EnvSource, envKind, openEnvSource } from './envSource.ts';
+import { type ContinualState, type MethodProgress, type SeedProgressState, coveredByState, loadState, saveState } from './continualState.ts';
 
 export interface TaskRecord {
   seed: number;
@@ -43,40 +47,74 @@ export interface TaskRecord {
   seconds: number;
 }
 
-export interface SeedProgress {
+export interface SeedHooks {
   onTask?: (r: TaskRecord) => void;
+  /** Called after every task with the seed's progress; `runContinual` writes it to state.json. */
+  checkpoint?: (p: SeedProgressState) => void;
 }
 
-/** Runs every method on one seed's sequence. Returns the runs (oracle filled by the caller). */
-export async function runSeed(cfg: Config, c: ContinualConfig, source: EnvSource, spec: PolicySpec, seed: number, theta0In: Float32Array | null, p: SeedProgress = {}): Promise<{ tasks: unknown[]; runs: SeedRun[] }> {
+/** The lanes of a run: `lanes` for whole task sequences, `single` (if any) for one task at a time. */
+export interface MeasureLanes {
+  lanes: AnyVectorEnv<unknown>[];
+  single?: AnyVectorEnv<unknown>[];
+}
+
+/**
+ * Runs every method on one seed's sequence, from `resume` if given (the seed's saved progress).
+ * Returns the runs (oracle filled by the caller).
+ */
+export async function runSeed(cfg: Config, c: ContinualConfig, source: Pick<EnvSource, 'taskSource'> & MeasureLanes, spec: PolicySpec, seed: number, theta0In: Float32Array | null, hooks: SeedHooks = {}, resume: SeedProgressState | null = null): Promise<{ tasks: unknown[]; runs: SeedRun[] }> {
   const m: Measurer = { lanes: source.lanes, spec, episodesPerTask: c.episodesPerTask, fastLr: cfg.fastLr, advantages: cfg };
+  const one: Measurer = source.single ? { ...m, lanes: source.single } : m;
   const tasks = makeSchedule(cfg.env, source.taskSource, { name: c.schedule, numTasks: c.tasks, cycle: c.cycle }, new Rng(deriveSeed(seed, 1)));
   const theta0 = theta0In ?? initParams(spec, new Rng(deriveSeed(seed, 2)));
   const K = c.adaptSteps;
-  // References measured once per seed, each with its own generator so methods do not shift them.
-  const random = (await adaptAndMeasure(m, tasks, initParams(spec, new Rng(deriveSeed(seed, 3))), 0, new Rng(deriveSeed(seed, 4)))).returns[0];
-  const b = (await adaptAndMeasure(m, tasks, theta0, K, new Rng(deriveSeed(seed, 5)))).returns[K];
-  const runs: SeedRun[] = [];
-  for (const method of c.methods) {
-    runs.push(await runMethod(m, c, method, seed, tasks, theta0, { b, random }, p));
+  let refs = resume?.refs;
+  if (!refs) {
+    // References measured once per seed, each with its own generator so methods do not shift them.
+    const random = (await adaptAndMeasure(m, tasks, initParams(spec, new Rng(deriveSeed(seed, 3))), 0, new Rng(deriveSeed(seed, 4)))).returns[0];
+    const b = (await adaptAndMeasure(m, tasks, theta0, K, new Rng(deriveSeed(seed, 5)))).returns[K];
+    refs = { b, random };
   }
-  return { tasks, runs };
+  const progress: SeedProgressState = { seed, refs, finished: resume ? [...resume.finished] : [], current: null };
+  for (const method of c.methods) {
+    if (progress.finished.some((r) => r.method === method)) continue;
+    const from = resume?.current?.method === method ? resume.current : null;
+    const run = await runMethod({ m, one }, c, method, seed, tasks, theta0, refs, from, {
+      onTask: hooks.onTask,
+      checkpoint: (mp) => {
+        progress.current = mp;
+        hooks.checkpoint?.(progress);
+      },
+    });
+    progress.finished.push(run);
+    progress.current = null;
+  }
+  return { tasks, runs: progress.finished };
 }
 
-async function runMethod(m: Measurer, c: ContinualConfig, method: string, seed: number, tasks: unknown[], theta0: Float32Array, ref: { b: number[]; random: number[] }, p: SeedProgress): Promise<SeedRun> {
+interface MethodHooks {
+  onTask?: (r: TaskRecord) => void;
+  checkpoint: (p: MethodProgress) => void;
+}
+
+async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig, method: string, seed: number, tasks: unknown[], theta0: Float32Array, ref: { b: number[]; random: number[] }, from: MethodProgress | null, hooks: MethodHooks): Promise<SeedRun> {
+  const { m, one } = ms;
   const { spec } = m;
   const K = c.adaptSteps;
   // Every method sees the same sampling noise stream for the same seed.
-  const rng = new Rng(deriveSeed(seed, 10));
-  const memoryRng = new Rng(deriveSeed(seed, 11));
-  const memory = method === 'mer' || method === 'replay' ? new ReplayMemory({ capacity: c.memoryCapacity, obsDim: spec.obsDim, actDim: spec.actDim }) : null;
+  const rng = new Rng(from ? from.rng : deriveSeed(seed, 10));
+  const memoryRng = new Rng(from ? from.memoryRng : deriveSeed(seed, 11));
+  const usesMemory = method === 'mer' || method === 'replay';
+  let memory: ReplayMemory | null = null;
+  if (usesMemory) memory = from?.memory ? ReplayMemory.fromJSON(from.memory) : new ReplayMemory({ capacity: c.memoryCapacity, obsDim: spec.obsDim, actDim: spec.actDim });
   const gradOpts = { fastLr: m.fastLr, firstOrder: c.firstOrder, clip: c.clip, maxImportance: c.maxImportance };
-  let theta = theta0;
-  const run: SeedRun = { method, seed, R: [], b: ref.b, random: ref.random, oracle: [], returnsBefore: [], returnsAfter: [] };
+  let theta = from ? from.theta : theta0;
+  const run: SeedRun = from ? from.run : { method, seed, R: [], b: ref.b, random: ref.random, oracle: [], returnsBefore: [], returnsAfter: [] };
   try {
-    for (let i = 0; i < tasks.length; i++) {
+    for (let i = from ? from.next : 0; i < tasks.length; i++) {
       const t0 = performance.now();
-      const a = await adaptAndMeasure(m, [tasks[i]], theta, K, rng);
+      const a = await adaptAndMeasure(one, [tasks[i]], theta, K, rng);
       run.returnsBefore.push(a.returns[0][0]);
       run.returnsAfter.push(a.returns.slice(1).map((r) => r[0]));
       const preLogp = behaviourLogp(spec, a.preParams[0], a.pre[0]);
@@ -108,7 +146,9 @@ async function runMethod(m: Measurer, c: ContinualConfig, method: string, seed: 
       // Common random numbers: every method is evaluated after task i with the same noise.
       const evalRow = (await adaptAndMeasure(m, tasks, theta, K, new Rng(deriveSeed(seed, 1000 + i)))).returns[K];
       run.R.push(evalRow);
-      p.onTask?.({ seed, method, task: i, params: tasks[i], returnBefore: a.returns[0][0], returnsAfter: run.returnsAfter[i], evalRow, memorySize: memory?.size ?? 0, seconds: (performance.now() - t0) / 1000 });
+      hooks.onTask?.({ seed, method, task: i, params: tasks[i], returnBefore: a.returns[0][0], returnsAfter: run.returnsAfter[i], evalRow, memorySize: memory?.size ?? 0, seconds: (performance.now() - t0) / 1000 });
+      // After the log line: a crash between the two redoes this task, and resume drops its line.
+      hooks.checkpoint({ method, next: i + 1, theta, rng: rng.getState(), memoryRng: memoryRng.getState(), memory: memory?.toJSON() ?? null, run });
     }
   } finally {
     memory?.dispose();
@@ -147,51 +187,123 @@ export function continualRunDir(cfg: Config, c: ContinualConfig): string {
   return join(cfg.out, `continual__${env}__${c.schedule}__${stamp}`);
 }
 
+/** Reads θ_0 from a meta-training run folder, checked against the env's policy size. */
+function readInit(init: string, spec: PolicySpec): Float32Array {
+  const ck = loadCheckpoint(init);
+  if (ck.theta.length !== numParams(spec)) {
+    throw new ConfigError('init', `${init} holds ${ck.theta.length} parameters; this env and policy need ${numParams(spec)} (same env, hidden and activation?)`);
+  }
+  return ck.theta;
+}
+
+/**
+ * Opens the env for a continual run: lanes for whole sequences and, for built-in envs with more
+ * than one task, a second set sized for one task, so a task's own adaptation steps no copies it
+ * does not use. (Copy i is seeded the same in both, so the episodes are the same either way.)
+ */
+async function openContinualSource(cfg: Config, c: ContinualConfig, log?: (line: string) => void): Promise<EnvSource & MeasureLanes> {
+  const source = await openEnvSource(cfg, c.tasks, log);
+  if (envKind(cfg.env) !== 'builtin' || c.tasks === 1) return source;
+  try {
+    const single = await makeSamplerLanes(cfg, 1);
+    return {
+      ...source,
+      single,
+      close: async () => {
+        await Promise.all(single.map((env) => env.close()));
+        await source.close();
+      },
+    };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
+
 /**
  * The whole experiment: seeds 1 … `seeds`, every method each; streams one JSON line per task to
- * `tasks.jsonl`; ends with `results.json` (every run's R, b, references, returns), `runs.csv`
- * (metrics per run), and the report (continualReport.ts): `report.md`, `metrics.csv` (bootstrap
- * intervals per method and metric) and the plots.
+ * `tasks.jsonl` and rewrites `state.json` after every task (continualState.ts); ends with
+ * `results.json` (every run's R, b, references, returns), `runs.csv` (metrics per run), and the
+ * report (continualReport.ts): `report.md`, `metrics.csv` (bootstrap intervals per method and
+ * metric) and the plots.
  */
 export async function runContinual(cfgIn: Config, c: ContinualConfig, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {
   const cfg: Config = { ...cfgIn, episodesPerTask: c.episodesPerTask };
   checkContinual(c, c.episodesPerTask * cfg.horizon);
-  const source = await openEnvSource(cfg, c.tasks, o.log);
+  const source = await openContinualSource(cfg, c, o.log);
   try {
     const spec = policySpecOf(cfg, source.taskSource);
-    let theta0: Float32Array | null = null;
-    if (c.init) {
-      const ck = loadCheckpoint(c.init);
-      if (ck.theta.length !== numParams(spec)) {
-        throw new ConfigError('init', `${c.init} holds ${ck.theta.length} parameters; this env and policy need ${numParams(spec)} (same env, hidden and activation?)`);
-      }
-      theta0 = ck.theta;
-    }
+    const theta0 = c.init ? readInit(c.init, spec) : null;
     const runDir = continualRunDir(cfg, c);
     mkdirSync(runDir, { recursive: true });
     writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, continual: c, backendInUse: o.backend }));
-    const log = new JsonlLog(join(runDir, 'tasks.jsonl'));
-    o.log?.(`env: ${source.description}; run folder ${runDir}`);
-    const runs: SeedRun[] = [];
-    let tasks: unknown[] = [];
-    for (let s = 1; s <= c.seeds; s++) {
-      const out = await runSeed(cfg, c, source, spec, s, theta0, {
+    const state: ContinualState = { config: cfg, continual: c, backend: o.backend, theta0, tasks: [], done: [], progress: null };
+    saveState(runDir, state);
+    return await runFrom(runDir, state, source, spec, o);
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * Goes on with the run in `runDir` from its state.json: settings, θ_0, finished seeds and the
+ * task in progress all come from there. Task lines logged after the state was saved are dropped
+ * (those tasks run again). A finished run only has its results and report written again.
+ */
+export async function resumeContinual(runDir: string, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {
+  const state = loadState(runDir);
+  if (state.backend !== o.backend) o.log?.(`warning: this run began on the ${state.backend} backend and goes on with ${o.backend}; its numbers will differ from an uninterrupted run`);
+  new JsonlLog(join(runDir, 'tasks.jsonl')).truncate((r) => coveredByState(state, Number(r.seed), String(r.method), Number(r.task)));
+  const source = await openContinualSource(state.config, state.continual, o.log);
+  try {
+    const spec = policySpecOf(state.config, source.taskSource);
+    if (state.theta0 && state.theta0.length !== numParams(spec)) throw new Error(`${runDir}: θ_0 holds ${state.theta0.length} parameters; the env and policy need ${numParams(spec)}`);
+    const p = state.progress;
+    const at = p ? `seed ${p.seed}${p.current ? `, ${p.current.method} after task ${p.current.next}` : ''}` : `seed ${state.done.length / state.continual.methods.length + 1}`;
+    o.log?.(`resuming ${runDir} at ${at}`);
+    return await runFrom(runDir, state, source, spec, o);
+  } finally {
+    await source.close();
+  }
+}
+
+async function runFrom(runDir: string, state: ContinualState, source: EnvSource & MeasureLanes, spec: PolicySpec, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {
+  const { config: cfg, continual: c } = state;
+  const log = new JsonlLog(join(runDir, 'tasks.jsonl'));
+  o.log?.(`env: ${source.description}; run folder ${runDir}`);
+  const firstSeed = state.done.length / c.methods.length + 1;
+  for (let s = firstSeed; s <= c.seeds; s++) {
+    const resume = state.progress?.seed === s ? state.progress : null;
+    const out = await runSeed(
+      cfg,
+      c,
+      source,
+      spec,
+      s,
+      state.theta0,
+      {
         onTask: (r) => {
           log.append({ seed: r.seed, method: r.method, task: r.task, params: JSON.stringify(r.params), returnBefore: r.returnBefore, returnsAfter: JSON.stringify(r.returnsAfter), evalRow: JSON.stringify(r.evalRow), memorySize: r.memorySize, seconds: r.seconds });
           o.onTask?.(r, s);
         },
-      });
-      fillOracle(out.runs);
-      runs.push(...out.runs);
-      if (s === 1) tasks = out.tasks;
-    }
-    const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)));
-    const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks, adaptSteps: c.adaptSteps, runs, summary };
-    writeResults(runDir, results);
-    writeFileAtomic(join(runDir, 'runs.csv'), toCsv(metricsRows(runs)));
-    await writeReport(runDir, results);
-    return { runDir, results };
-  } finally {
-    await source.close();
+        checkpoint: (p) => {
+          state.progress = p;
+          saveState(runDir, state);
+        },
+      },
+      resume,
+    );
+    fillOracle(out.runs);
+    state.done.push(...out.runs);
+    if (s === 1) state.tasks = out.tasks;
+    state.progress = null;
+    saveState(runDir, state);
   }
+  const runs = state.done;
+  const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)));
+  const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks: state.tasks, adaptSteps: c.adaptSteps, runs, summary };
+  writeResults(runDir, results);
+  writeFileAtomic(join(runDir, 'runs.csv'), toCsv(metricsRows(runs)));
+  await writeReport(runDir, results);
+  return { runDir, results };
 }

@@ -1,0 +1,126 @@
+/**
+ * The resumable state of a continual run: `state.json` in the run folder, rewritten atomically
+ * after every task of every method, so a run killed at any point (kill -9 included) goes on from
+ * its last finished task with `metarl continual --resume RUN_DIR` and ends with the same results
+ * as a run that was never stopped.
+ *
+ * It holds the settings (so a resume needs nothing else), the starting θ_0, the finished seeds,
+ * the current seed's references, the methods finished in it, and the method in progress: its
+ * parameters, both random generators, its partial returns and R rows, and the MER memory.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.ts';
+import type { RngState } from '../core/rng.ts';
+import { type Config, upgradeConfig } from '../io/config.ts';
+import { writeFileAtomic } from '../io/checkpoint.ts';
+import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
+import { type ContinualConfig, validateContinual } from './continualConfig.ts';
+import type { SeedRun } from './continualTypes.ts';
+
+export const STATE_FILE = 'state.json';
+const VERSION = 1;
+
+/** A method part-way through one seed's sequence: everything needed to run its next task. */
+export interface MethodProgress {
+  method: string;
+  /** Tasks finished (the position of the next one). */
+  next: number;
+  theta: Float32Array;
+  rng: RngState;
+  memoryRng: RngState;
+  memory: ReplayMemoryJSON | null;
+  /** The run so far: R, returnsBefore and returnsAfter hold `next` entries. */
+  run: SeedRun;
+}
+
+export interface SeedProgressState {
+  seed: number;
+  /** Per-seed references measured before any method ran. */
+  refs: { b: number[]; random: number[] };
+  /** Methods finished on this seed, in order. */
+  finished: SeedRun[];
+  current: MethodProgress | null;
+}
+
+export interface ContinualState {
+  config: Config;
+  continual: ContinualConfig;
+  backend: string;
+  /** θ_0 read from `init` (null: a fresh initialization per seed). */
+  theta0: Float32Array | null;
+  /** Task parameters of seed 1's sequence (the report's task column), once seed 1 has begun. */
+  tasks: unknown[];
+  /** Runs of the finished seeds, oracle filled. */
+  done: SeedRun[];
+  /** The seed in progress (null before the first one starts). */
+  progress: SeedProgressState | null;
+}
+
+function f32ToBase64(a: Float32Array): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+}
+
+function base64ToF32(s: string, what: string): Float32Array {
+  const b = Buffer.from(s, 'base64');
+  if (b.byteLength % 4 !== 0) throw new Error(`${what}: ${b.byteLength} bytes is not a whole number of float32 values`);
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+/** Writes the state atomically: a crash mid-write leaves the previous state whole. */
+export function saveState(runDir: string, s: ContinualState): void {
+  const cur = s.progress?.current;
+  const body = {
+    version: VERSION,
+    config: s.config,
+    continual: s.continual,
+    backend: s.backend,
+    theta0: s.theta0 ? f32ToBase64(s.theta0) : null,
+    tasks: s.tasks,
+    done: s.done,
+    progress: s.progress && {
+      ...s.progress,
+      current: cur && { ...cur, theta: f32ToBase64(cur.theta) },
+    },
+  };
+  writeFileAtomic(join(runDir, STATE_FILE), JSON.stringify(body));
+}
+
+export function hasState(runDir: string): boolean {
+  return existsSync(join(runDir, STATE_FILE));
+}
+
+/** Reads `state.json`; a missing, cut or foreign file gets an error naming it. */
+export function loadState(runDir: string): ContinualState {
+  const path = join(runDir, STATE_FILE);
+  if (!existsSync(path)) throw new ConfigError('--resume', `${runDir} holds no ${STATE_FILE} (is it a continual run folder?)`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError('--resume', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (raw?.version !== VERSION) throw new ConfigError('--resume', `${path} has version ${raw?.version}; this metarl reads version ${VERSION}`);
+  const progress = raw.progress as (Omit<SeedProgressState, 'current'> & { current: (Omit<MethodProgress, 'theta'> & { theta: string }) | null }) | null;
+  const cur = progress?.current;
+  return {
+    config: upgradeConfig(raw.config as Record<string, unknown>),
+    continual: validateContinual(raw.continual),
+    backend: raw.backend as string,
+    theta0: raw.theta0 === null ? null : base64ToF32(raw.theta0 as string, `${path} theta0`),
+    tasks: raw.tasks as unknown[],
+    done: raw.done as SeedRun[],
+    progress: progress && { ...progress, current: cur ? { ...cur, theta: base64ToF32(cur.theta, `${path} theta`) } : null },
+  };
+}
+
+/** Whether a task record (seed, method, task) is covered by the state, i.e. will not be redone. */
+export function coveredByState(s: ContinualState, seed: number, method: string, task: number): boolean {
+  if (s.done.some((r) => r.seed === seed)) return true;
+  const p = s.progress;
+  if (!p || p.seed !== seed) return false;
+  if (p.finished.some((r) => r.method === method)) return true;
+  return p.current !== null && p.current.method === method && task < p.current.next;
+}
