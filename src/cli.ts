@@ -20,6 +20,7 @@ import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
 import { type TaskRecord, resumeContinual, runContinual } from './experiments/continual.ts';
 import { loadState } from './experiments/continualState.ts';
 import { plotRun } from './experiments/continualReport.ts';
+import { pairedWithMer } from './experiments/continualReportText.ts';
 import { CONTINUAL_DEFAULTS, type ContinualConfig, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
 import { CONTINUAL_METHODS, type ContinualResults, type Interval, SCHEDULES } from './experiments/continualTypes.ts';
 import type { z } from 'zod';
@@ -144,6 +145,11 @@ function printSummary(r: ContinualResults): void {
   const fmt = (iv: Interval) => `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`;
   for (const [method, m] of Object.entries(r.summary)) {
     console.log(`  ${method.padEnd(9)} ACC ${fmt(m.acc)}  LA ${fmt(m.la)}  BWT ${fmt(m.bwt)}  FWT ${fmt(m.fwt)}  forgetting ${fmt(m.forgetting)}`);
+  }
+  const pairs = pairedWithMer(r);
+  if (pairs.length > 0) console.log('paired by seed, mean difference [95% CI]:');
+  for (const { other, d } of pairs) {
+    console.log(`  mer − ${other.padEnd(9)} ACC ${fmt(d.acc)}  LA ${fmt(d.la)}  forgetting ${fmt(d.forgetting)}`);
   }
 }
 

@@ -21,6 +21,7 @@ describe('metarl continual / plot', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/continual 18\/18: seed 2 frozen task 3\/3/);
     for (const m of ['mer', 'online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
+    for (const m of ['online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`mer − ${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
     const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__drift__'))!);
     const report = readFileSync(join(runDir, 'report.md'), 'utf8');
     expect(report).toContain('plots/returns.png');

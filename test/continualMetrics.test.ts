@@ -11,6 +11,7 @@ import {
   metricsOfMatrix,
   metricsRows,
   normalizeReturns,
+  pairedDifferences,
   summarize,
   summaryRows,
   toCsv,
@@ -224,5 +225,29 @@ describe('CSV (RFC 4180)', () => {
     expect(srows[0]).toEqual(['method', 'metric', 'mean', 'lo', 'hi', 'level', 'n']);
     expect(srows).toHaveLength(1 + METRIC_NAMES.length);
     expect(srows[1]).toEqual(['replay, v2', 'acc', summary['replay, v2'].acc.mean, summary['replay, v2'].acc.mean, summary['replay, v2'].acc.mean, 0.95, 1]);
+  });
+});
+
+describe('pairedDifferences', () => {
+  const refs = { random: [-100, -50, 10], oracle: [0, 50, 20] };
+  const run = (method: string, seed: number, shift: number) => rawRun(method, seed, R.map((row, i) => row.map((x, j) => x + shift * (i > j ? 1 : 0) + 0.03 * seed * seed)), b, refs.random, refs.oracle);
+
+  it('is the mean of per-seed differences, matched by seed number, only over shared seeds', () => {
+    // Seeds vary a lot between each other but not within a pair: the paired interval stays tight.
+    const runs = [run('mer', 1, 0), run('mer', 2, 0), run('mer', 3, 0), run('online', 3, -0.2), run('online', 1, -0.2), run('online', 4, -0.2)];
+    const d = pairedDifferences(runs, 'mer', 'online', new Rng(5), { resamples: 2000 });
+    const per = [1, 3].map((s) => metricsOf(run('mer', s, 0)).acc - metricsOf(run('online', s, -0.2)).acc);
+    expect(d.acc.n).toBe(2);
+    expect(d.acc.mean).toBeCloseTo((per[0] + per[1]) / 2, 12);
+    expect(d.acc.mean).toBeCloseTo(0.4 / 3, 9); // two of the last row's three entries shifted by 0.2
+    expect(d.acc.hi - d.acc.lo).toBeLessThan(1e-9);
+    expect(d.la.mean).toBeCloseTo(0, 12); // the diagonal is not shifted
+    // Unpaired, the same runs give ACC intervals that overlap: the seed effect swamps the shift.
+    const s = summarize(runs, new Rng(6), { resamples: 2000 });
+    expect(s.mer.acc.lo).toBeLessThan(s.online.acc.hi);
+  });
+
+  it('rejects methods without a shared seed', () => {
+    expect(() => pairedDifferences([run('mer', 1, 0), run('online', 2, 0)], 'mer', 'online', new Rng(1))).toThrow(/share no seed/);
   });
 });

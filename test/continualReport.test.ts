@@ -130,6 +130,10 @@ describe('continual report', () => {
     expect(md).toContain('| finetune | 0.633 [0.600, 0.700] | 0.875 [0.850, 0.900] | -0.300 [-0.350, -0.250] |');
     expect(md).toContain('| mer | 0.810 [0.777, 0.842] | 0.880 [0.860, 0.900] | -0.090 [-0.120, -0.060] | 0.125 [0.100, 0.150] |');
     expect(md).toContain('95 % CI, 3 seeds');
+    // Paired by seed: the seed offset is the same for every method, so each difference is exact.
+    // ACC: mer's last row 0.81, 0.84, 0.87, 0.9 against frozen's 0.6 … 0.9; LA: equal diagonals.
+    expect(md).toContain('| mer − frozen | 0.105 [0.105, 0.105] | 0.000 [0.000, 0.000] |');
+    expect(md).toMatch(/\| mer − finetune \| 0\.105 \[0\.105, 0\.105\] \|/);
     // Per-task returns: frozen −40 → −30 on task 1; mer −24 → −14 on task 4.
     expect(md).toContain('| 1 | velocity=0.4 | -40.00 → -30.00 | -35.00 → -25.00 | -30.00 → -20.00 |');
     expect(md).toContain('| 4 | velocity=1.6 | -34.00 → -24.00 | -29.00 → -19.00 | -24.00 → -14.00 |');

@@ -169,6 +169,23 @@ export function summarize(runs: readonly SeedRun[], rng: Rng, opts: BootstrapOpt
   return summary;
 }
 
+/**
+ * Paired comparison of method `a` with method `b` over the seeds both ran: per seed, every metric
+ * of a minus that of b (a seed gives both the same task sequence and sampling noise), then a
+ * bootstrap interval of the mean difference. Seed-to-seed differences in difficulty cancel, so
+ * this is the sharper test of "a beats b" than comparing the two methods' own intervals.
+ */
+export function pairedDifferences(runs: readonly SeedRun[], a: string, b: string, rng: Rng, opts: BootstrapOptions = {}): MetricIntervals {
+  const of = (method: string) => new Map(runs.filter((r) => r.method === method).map((r) => [r.seed, metricsOf(r)]));
+  const ma = of(a);
+  const mb = of(b);
+  const seeds = [...ma.keys()].filter((s) => mb.has(s));
+  if (seeds.length === 0) fail(`pairedDifferences: ${a} and ${b} share no seed`);
+  const out = {} as MetricIntervals;
+  for (const name of METRIC_NAMES) out[name] = bootstrapInterval(seeds.map((s) => ma.get(s)![name] - mb.get(s)![name]), rng.fork(), opts);
+  return out;
+}
+
 export type CsvCell = string | number | boolean | null | undefined;
 
 /** One CSV field: quoted (with inner quotes doubled) when it holds a comma, quote, CR or LF. */

@@ -5,6 +5,8 @@
  */
 import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './continualTypes.ts';
 import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './continualReportData.ts';
+import { type MetricIntervals, pairedDifferences } from './continualMetrics.ts';
+import { Rng } from '../core/rng.ts';
 
 /** Display names of the metrics, in table order. */
 export const METRIC_LABELS: Record<keyof ContinualMetrics, string> = {
@@ -84,6 +86,7 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
     lines.push(`| ${cell(method)} | ${METRIC_NAMES.map((k) => formatInterval(m[k])).join(' | ')} | ${runsOf(results, method).length} |`);
   }
   lines.push('', `![Metrics with confidence intervals](${plotsDir}/metrics.png)`, '');
+  lines.push(...pairedSection(results));
 
   lines.push('## Returns per task', '');
   lines.push(`Raw episode returns, mean over seeds: when the task arrives (before adapting to it) → after ${K} adaptation step${K === 1 ? '' : 's'}.`, '');
@@ -107,6 +110,37 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
   lines.push('- `results.json`: all runs; `metarl plot <run folder>` rebuilds this report from it');
   lines.push(`- \`${plotsDir}/*.svg\`: the plots as vector graphics (the PNGs are rendered from them)`, '');
   return lines.join('\n');
+}
+
+/** The method the paired table compares with the others: mer when it ran, else none. */
+export const PAIRED_WITH = 'mer';
+const PAIRED_SEED = 2024;
+
+/**
+ * `mer − other` per metric, paired by seed, for every other method of the report (none without
+ * mer). The bootstrap generator is fixed, so the report stays a pure function of the results.
+ */
+export function pairedWithMer(results: ContinualResults): { other: string; d: MetricIntervals }[] {
+  const methods = reportMethods(results);
+  if (!methods.includes(PAIRED_WITH)) return [];
+  const rng = new Rng(PAIRED_SEED);
+  return methods.filter((m) => m !== PAIRED_WITH).map((other) => ({ other, d: pairedDifferences(results.runs, PAIRED_WITH, other, rng) }));
+}
+
+function pairedSection(results: ContinualResults): string[] {
+  const pairs = pairedWithMer(results);
+  if (pairs.length === 0) return [];
+  const lines = [
+    `### \`${PAIRED_WITH}\` against each method, paired by seed`,
+    '',
+    `Per seed, ${PAIRED_WITH}'s metric minus the other method's (same tasks and sampling noise), then the mean over seeds [lo, hi] with a 95 % bootstrap interval. An interval that excludes 0 says the difference holds across seeds; for forgetting, negative means ${PAIRED_WITH} forgets less.`,
+    '',
+    `| difference | ${METRIC_NAMES.map((k) => METRIC_LABELS[k]).join(' | ')} | seeds |`,
+    `|---|${METRIC_NAMES.map(() => '---').join('|')}|---|`,
+  ];
+  for (const { other, d } of pairs) lines.push(`| ${cell(`${PAIRED_WITH} − ${other}`)} | ${METRIC_NAMES.map((k) => formatInterval(d[k])).join(' | ')} | ${d.acc.n} |`);
+  lines.push('');
+  return lines;
 }
 
 const HOW_TO_READ = [
