@@ -12,7 +12,7 @@ import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interv
 import { plotRun, readResults, reportCharts, writeReport, writeResults } from '../src/experiments/continualReport.ts';
 import { seedMeanInterval } from '../src/experiments/continualReportData.ts';
 import { readFontWidths } from '../src/io/fontMetrics.ts';
-import { rasterizeSvg, renderSvg } from '../src/io/plots.ts';
+import { METHOD_PALETTE, metricBarsChart, rasterizeSvg, renderSvg } from '../src/io/plots.ts';
 
 const METHODS = ['frozen', 'finetune', 'mer'];
 const T = 4;
@@ -228,5 +228,20 @@ describe('continual report input checks', () => {
     expect(() => readResults(dir)).toThrow(/results\.json: .*R\[0\]\[0\] is null/);
     writeFileSync(join(dir, 'results.json'), '{"runs": []}');
     expect(() => readResults(dir)).toThrow(/not a metarl-continual-results file/);
+  });
+});
+
+describe('method colours', () => {
+  const rangeOf = (methods: string[]) => {
+    const spec = JSON.stringify(metricBarsChart([], { methods, metrics: ['ACC'], title: 't', yTitle: 'y' }));
+    return JSON.parse(spec.match(/"scale":(\{"domain":\[[^\]]*\],"range":\[[^\]]*\]\})/)![1]) as { domain: string[]; range: string[] };
+  };
+
+  it('keeps each built-in method one colour whichever methods ran; other names take the rest', () => {
+    const all = rangeOf(['frozen', 'finetune', 'online', 'replay', 'mer']);
+    const some = rangeOf(['mer', 'online', 'mine']);
+    expect(some.domain).toEqual(['mer', 'online', 'mine']);
+    expect(some.range).toEqual([all.range[4], all.range[2], METHOD_PALETTE[5]]);
+    expect(new Set(all.range).size).toBe(5);
   });
 });

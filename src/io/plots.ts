@@ -10,6 +10,7 @@
  * plain rows to Vega-Lite specs; they know nothing about experiments, which turn their results into
  * rows. Same rows → same spec → byte-identical SVG.
  */
+import { CONTINUAL_METHODS } from '../experiments/continualTypes.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -296,6 +297,13 @@ function chartTitle(opts: { title: string; subtitle?: string }): { text: string;
 }
 
 /** The same method always gets the same colour, in every chart of a report. */
+/**
+ * Colours of the methods: the built-in methods keep one colour each in every report (so `mer` looks
+ * the same whichever methods ran); other names take the palette's remaining colours in order.
+ */
 function methodScale(methods: string[]): { domain: string[]; range: string[] } {
-  return { domain: methods, range: methods.map((_, i) => METHOD_PALETTE[i % METHOD_PALETTE.length]) };
+  const known = CONTINUAL_METHODS as readonly string[];
+  let next = known.length;
+  const range = methods.map((m) => METHOD_PALETTE[(known.includes(m) ? known.indexOf(m) : next++) % METHOD_PALETTE.length]);
+  return { domain: methods, range };
 }
