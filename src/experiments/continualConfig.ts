@@ -45,7 +45,8 @@ export const CONTINUAL_DEFAULTS: ContinualConfig = {
   seeds: 5,
   episodesPerTask: 10,
   adaptSteps: 1,
-  metaLr: 0.05,
+  // 0.05 diverged online and replay on navigation; 0.002 was the best of 0.05 … 0.002 (docs/continual.md).
+  metaLr: 0.002,
   batchesPerTask: 5,
   replayItems: 4,
   replayRows: 6400,
