@@ -15,6 +15,7 @@ import type { RngState } from '../core/rng.ts';
 import { type Config, upgradeConfig } from '../io/config.ts';
 import { writeFileAtomic } from '../io/checkpoint.ts';
 import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
+import { base64ToFloat32, float32ToBase64 } from '../../agents/merMemoryCodec.ts';
 import { type ContinualConfig, validateContinual } from './continualConfig.ts';
 import type { SeedRun } from './continualTypes.ts';
 
@@ -57,18 +58,6 @@ export interface ContinualState {
   progress: SeedProgressState | null;
 }
 
-function f32ToBase64(a: Float32Array): string {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-}
-
-function base64ToF32(s: string, what: string): Float32Array {
-  const b = Buffer.from(s, 'base64');
-  if (b.byteLength % 4 !== 0) throw new Error(`${what}: ${b.byteLength} bytes is not a whole number of float32 values`);
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
-
 /** Writes the state atomically: a crash mid-write leaves the previous state whole. */
 export function saveState(runDir: string, s: ContinualState): void {
   const cur = s.progress?.current;
@@ -77,12 +66,12 @@ export function saveState(runDir: string, s: ContinualState): void {
     config: s.config,
     continual: s.continual,
     backend: s.backend,
-    theta0: s.theta0 ? f32ToBase64(s.theta0) : null,
+    theta0: s.theta0 ? float32ToBase64(s.theta0) : null,
     tasks: s.tasks,
     done: s.done,
     progress: s.progress && {
       ...s.progress,
-      current: cur && { ...cur, theta: f32ToBase64(cur.theta) },
+      current: cur && { ...cur, theta: float32ToBase64(cur.theta) },
     },
   };
   writeFileAtomic(join(runDir, STATE_FILE), JSON.stringify(body));
@@ -109,10 +98,10 @@ export function loadState(runDir: string): ContinualState {
     config: upgradeConfig(raw.config as Record<string, unknown>),
     continual: validateContinual(raw.continual),
     backend: raw.backend as string,
-    theta0: raw.theta0 === null ? null : base64ToF32(raw.theta0 as string, `${path} theta0`),
+    theta0: raw.theta0 === null ? null : base64ToFloat32(raw.theta0 as string),
     tasks: raw.tasks as unknown[],
     done: raw.done as SeedRun[],
-    progress: progress && { ...progress, current: cur ? { ...cur, theta: base64ToF32(cur.theta, `${path} theta`) } : null },
+    progress: progress && { ...progress, current: cur ? { ...cur, theta: base64ToFloat32(cur.theta) } : null },
   };
 }
 
