@@ -2,17 +2,24 @@
  * Linear feature baseline: V(s_t) = w · [s, s², τ, τ², τ³, 1] with τ = t/100, fit by ridge
  * regression to the discounted returns of one task's episodes. The ridge term starts at 1e-5 and
  * grows ×10 whenever the solve fails or gives non-finite weights (up to 5 tries), as the reference
- * implementations do.
+ * implementations do. rllab clips s to ±10 in the features (`obsClip: 10`); pytorch-maml-rl does
+ * not (`obsClip: 0`, the default).
  */
 import { lusolve } from 'mathjs';
 import type { EpisodeBatch } from '../src/core/episodes.ts';
 import { NumericError } from '../src/core/errors.ts';
 
-const CLIP = 10;
+export interface BaselineOptions {
+  /** First ridge term (×10 on each failed solve). */
+  ridge?: number;
+  /** Clip observations to ±obsClip in the features; 0: no clip. */
+  obsClip?: number;
+}
 
-function features(obs: ArrayLike<number>, off: number, d: number, t: number, out: Float64Array): void {
+function features(obs: ArrayLike<number>, off: number, d: number, t: number, clip: number, out: Float64Array): void {
   for (let i = 0; i < d; i++) {
-    const o = Math.max(-CLIP, Math.min(CLIP, obs[off + i]));
+    const x = obs[off + i];
+    const o = clip > 0 ? Math.max(-clip, Math.min(clip, x)) : x;
     out[i] = o;
     out[d + i] = o * o;
   }
@@ -26,8 +33,12 @@ function features(obs: ArrayLike<number>, off: number, d: number, t: number, out
 export class LinearFeatureBaseline {
   readonly dim: number;
   weights: Float64Array;
+  readonly initialRidge: number;
+  readonly obsClip: number;
 
-  constructor(readonly obsDim: number, readonly initialRidge = 1e-5) {
+  constructor(readonly obsDim: number, o: BaselineOptions = {}) {
+    this.initialRidge = o.ridge ?? 1e-5;
+    this.obsClip = o.obsClip ?? 0;
     this.dim = 2 * obsDim + 4;
     this.weights = new Float64Array(this.dim);
   }
@@ -42,7 +53,7 @@ export class LinearFeatureBaseline {
     for (let e = from; e < to; e++) {
       for (let t = 0; t < b.lengths[e]; t++) {
         const row = e * H + t;
-        features(b.obs, row * this.obsDim, this.obsDim, t, f);
+        features(b.obs, row * this.obsDim, this.obsDim, t, this.obsClip, f);
         const y = targets[row];
         for (let i = 0; i < k; i++) {
           xty[i] += f[i] * y;
@@ -77,7 +88,7 @@ export class LinearFeatureBaseline {
     const H = b.horizon;
     for (let e = from; e < to; e++) {
       for (let t = 0; t < b.lengths[e]; t++) {
-        features(b.obs, (e * H + t) * this.obsDim, this.obsDim, t, f);
+        features(b.obs, (e * H + t) * this.obsDim, this.obsDim, t, this.obsClip, f);
         out[e * H + t] = dot(f, this.weights);
       }
     }
@@ -86,7 +97,7 @@ export class LinearFeatureBaseline {
   /** Value of episode e's final observation (after its last step), for bootstrapping. */
   predictFinal(b: EpisodeBatch, e: number): number {
     const f = new Float64Array(this.dim);
-    features(b.finalObs, e * this.obsDim, this.obsDim, b.lengths[e], f);
+    features(b.finalObs, e * this.obsDim, this.obsDim, b.lengths[e], this.obsClip, f);
     return dot(f, this.weights);
   }
 }

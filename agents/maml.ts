@@ -130,6 +130,12 @@ export interface MetaObjectiveOptions {
    * (1 = exact). The product only shapes the step direction; the line search checks the real KL.
    */
   hvpSubsample: number;
+  /**
+   * Which KL the line search bounds: 'old-new' = KL(old ‖ new) (rllab, the default) or 'new-old'
+   * = KL(new ‖ old) (pytorch-maml-rl). Both have the same Hessian at θ_old, so the step
+   * direction is the same; only knife-edge acceptances differ.
+   */
+  lineSearchKl?: 'old-new' | 'new-old';
 }
 
 /** Old adapted policy's outputs on one task's validation data. */
@@ -329,7 +335,7 @@ export class MetaObjective {
     return flats.map((f) => toParams(this.o.spec, f));
   }
 
-  /** Mean surrogate loss and mean KL after adapting from θ (used by the line search). */
+  /** Mean surrogate loss and mean KL (`lineSearchKl`) after adapting from θ (used by the line search). */
   evaluate(theta: ArrayLike<number>): { loss: number; kl: number } {
     const parts = this.evaluateParts(theta);
     return { loss: sumOfParts(parts.loss) / this.numTasks, kl: sumOfParts(parts.kl) / this.numTasks };
@@ -338,6 +344,7 @@ export class MetaObjective {
   /** Each task's surrogate loss and KL after adapting from θ (float32 values). */
   evaluateParts(theta: ArrayLike<number>): { loss: number[]; kl: number[] } {
     const Pk = this.adaptValues(theta);
+    const newFromOld = this.o.lineSearchKl === 'new-old';
     const both = tf.tidy(() => {
       // One forward pass per task serves both the surrogate and the KL.
       const per = Pk.map((P, t) => {
@@ -346,10 +353,8 @@ export class MetaObjective {
         const mu = meanOf(this.o.spec, P, d.obs);
         const logStd = logStdTensor(P);
         const ratio = exp(tf.sub(logProbFromMean(this.o.spec, mu, logStd, d.actions), old.logp));
-        return [
-          tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights))),
-          tf.sum(tf.mul(klFromMean(this.o.spec, mu, logStd, old.mean, old.logStd), d.weights)),
-        ];
+        const kl = newFromOld ? klFromMean(this.o.spec, old.mean, old.logStd, mu, logStd) : klFromMean(this.o.spec, mu, logStd, old.mean, old.logStd);
+        return [tf.neg(tf.sum(tf.mul(tf.mul(ratio, d.advantages), d.weights))), tf.sum(tf.mul(kl, d.weights))];
       });
       return tf.stack(per.flat());
     });

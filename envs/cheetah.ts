@@ -1,16 +1,24 @@
 /**
  * Half-cheetah tasks on MuJoCo (MAML paper §5.3): run at a target velocity, or forward/backward.
- *   observation (20): qpos[1:] (rootz, rooty, six joint angles), qvel (9), torso body xpos (3)
- *   action (6): motor controls, clipped to [-1, 1]; each env step is 5 physics steps (dt 0.05)
- *   reward: velocity  −|v_x − v*| − 0.05·‖a‖²      direction  d·v_x − 0.05·‖a‖²
- *           with v_x = (x_after − x_before) / dt of the root x coordinate, a the clipped action
- *           (the MAML paper's rllab env); `ctrlCostOn: 'sampled'` charges the policy's unclipped
- *           sample instead, as pytorch-maml-rl's gym env does
+ *   observation (20): qpos[1:] (rootz, rooty, six joint angles), qvel (9), torso position (3)
+ *   action (6): the policy acts in [−s, s]⁶ (`actionScale`, default 1), clipped and mapped onto the
+ *           motor range [−1, 1] (envs/actionScale.ts)
+ *   reward: velocity  −|v_x − v*| − 0.05·‖ctrl‖²      direction  d·v_x − 0.05·‖ctrl‖²
+ *           with ctrl the mapped, clipped control
  *   no termination; truncated after `maxEpisodeSteps` (default 200)
  *   task: v* ~ U[0, 2]  |  d ∈ {−1, +1}
  *
- * Like gym's `get_body_com`, the torso position is MuJoCo's `xpos` after the last `mj_step`, which
- * is computed before that step integrates: it trails qpos by one physics step (0.01 s).
+ * Two env semantics (`dynamics`), one per reference (REFERENCE §1):
+ *   'gym'   (pytorch-maml-rl; gym's HalfCheetah): frame skip 5 (dt 0.05); v_x = Δx_root / dt; the
+ *           torso position is MuJoCo's `xpos` after the last `mj_step`, computed before that step
+ *           integrates (it trails qpos by one physics step, as gym's `get_body_com` does);
+ *           reset qpos + U(±0.1), qvel + 0.1·N(0, 1).
+ *   'rllab' (the MAML paper's code, cbfinn/maml_rl): frame skip 1 (dt 0.01, so 200 steps are 2 s);
+ *           v_x is the torso subtree's centre-of-mass velocity (`get_body_comvel`, i.e. MuJoCo's
+ *           `subtree_linvel`); the torso position is the subtree centre of mass (`com_subtree`);
+ *           both are recomputed for the state after the step (rllab calls `forward()` after
+ *           stepping; here mj_step2 + mj_step1, the same computations); reset qpos + 0.01·N(0, 1),
+ *           qvel + 0.1·N(0, 1).
  *
  * Needs the MuJoCo module loaded in this thread first (`prepareEnv` / `loadMujoco`).
  */
@@ -18,6 +26,7 @@ import { Box } from '../src/core/spaces.ts';
 import type { ResetResult, StepResult, TaskEnv } from '../src/core/env.ts';
 import { Rng } from '../src/core/rng.ts';
 import { ConfigError, NumericError, assertOneOf } from '../src/core/errors.ts';
+import { type ActionMap, actionMap, mapAction } from './actionScale.ts';
 import { HALF_CHEETAH_XML } from './halfCheetahModel.ts';
 import { acquireModel, readModelFile, releaseModel, requireMujoco, type MjData, type MjModel, type Mujoco } from './mujoco.ts';
 
@@ -28,16 +37,29 @@ export interface CheetahOptions {
   seed?: number;
   /** An MJCF file to use instead of the built-in half-cheetah (same joints and motors). */
   modelFile?: string;
-  /**
-   * Which action the control cost is charged on: 'clipped' (default; the MAML paper's env) or
-   * 'sampled', the policy's unclipped sample (pytorch-maml-rl's gym env; MuJoCo still clamps the
-   * control). 'sampled' penalizes a wide policy much more and so drives its std down faster.
-   */
-  ctrlCostOn?: CtrlCostOn;
+  /** Half-width s of the policy's action box, mapped onto the motor range (default 1: a clip). */
+  actionScale?: number;
+  /** Env semantics: 'gym' (pytorch-maml-rl, the default) or 'rllab' (the MAML paper's code). */
+  dynamics?: CheetahDynamics;
 }
 
-export const CTRL_COST_ON = ['clipped', 'sampled'] as const;
-export type CtrlCostOn = (typeof CTRL_COST_ON)[number];
+export const CHEETAH_DYNAMICS = ['gym', 'rllab'] as const;
+export type CheetahDynamics = (typeof CHEETAH_DYNAMICS)[number];
+
+interface Semantics {
+  frameSkip: number;
+  /** Reset: qpos0 + U(±qposUniform) or + qposNormal·N(0, 1); qvel + qvelNormal·N(0, 1). */
+  qposUniform: number;
+  qposNormal: number;
+  qvelNormal: number;
+  /** Velocity and torso position of the subtree's centre of mass, after the step (rllab). */
+  subtreeCom: boolean;
+}
+
+const SEMANTICS: Record<CheetahDynamics, Semantics> = {
+  gym: { frameSkip: 5, qposUniform: 0.1, qposNormal: 0, qvelNormal: 0.1, subtreeCom: false },
+  rllab: { frameSkip: 1, qposUniform: 0, qposNormal: 0.01, qvelNormal: 0.1, subtreeCom: true },
+};
 
 export interface CheetahVelocityTask {
   velocity: number;
@@ -48,10 +70,7 @@ export interface CheetahDirectionTask {
 }
 
 const MODEL_KEY = 'half_cheetah';
-const FRAME_SKIP = 5;
 const CTRL_COST_WEIGHT = 0.05;
-const RESET_QPOS_NOISE = 0.1;
-const RESET_QVEL_NOISE = 0.1;
 const OBS_DIM = 20;
 const ACT_DIM = 6;
 /** Target velocities are drawn from [0, MAX_VELOCITY]. */
@@ -63,12 +82,14 @@ interface DataViews {
   qvel: Float64Array;
   ctrl: Float64Array;
   xpos: Float64Array;
+  subtreeCom: Float64Array;
+  subtreeLinvel: Float64Array;
 }
 
 /** Physics, observation and bookkeeping shared by both tasks; subclasses add the task reward. */
 abstract class CheetahEnv<T> implements TaskEnv<T> {
   readonly observationSpace = new Box(-Infinity, Infinity, [OBS_DIM]);
-  readonly actionSpace = new Box(-1, 1, [ACT_DIM]);
+  readonly actionSpace: Box;
   readonly maxEpisodeSteps: number;
   /** Seconds per env step: model timestep × frame skip. */
   readonly dt: number;
@@ -79,14 +100,17 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
   private modelHeld = false;
   private data: MjData | undefined;
   private views: DataViews;
-  private readonly torsoXpos: number; // index of the torso's x in data.xpos
+  private readonly torsoXpos: number; // index of the torso's x in data.xpos (and subtree arrays)
   private rng: Rng;
   private t = 0;
-  private readonly costOnSample: boolean;
+  private readonly sem: Semantics;
+  private readonly map: ActionMap;
 
   constructor(name: string, defaultTask: T, options: CheetahOptions) {
     this.maxEpisodeSteps = options.maxEpisodeSteps ?? 200;
-    this.costOnSample = assertOneOf('ctrlCostOn', options.ctrlCostOn ?? 'clipped', CTRL_COST_ON) === 'sampled';
+    this.sem = SEMANTICS[assertOneOf('dynamics', options.dynamics ?? 'gym', CHEETAH_DYNAMICS)];
+    this.map = actionMap(options.actionScale, -1, 1);
+    this.actionSpace = new Box(-this.map.scale, this.map.scale, [ACT_DIM]);
     if (!(Number.isInteger(this.maxEpisodeSteps) && this.maxEpisodeSteps > 0)) {
       throw new ConfigError('maxEpisodeSteps', `must be a positive integer, got ${options.maxEpisodeSteps}`);
     }
@@ -105,7 +129,7 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
       const torso = this.mj.mj_name2id(this.model, this.mj.mjtObj.mjOBJ_BODY.value, 'torso');
       this.torsoXpos = 3 * torso;
       const opt = this.model.opt;
-      this.dt = opt.timestep * FRAME_SKIP;
+      this.dt = opt.timestep * this.sem.frameSkip;
       opt.delete(); // frees the JS wrapper only (the model keeps its options)
       this.views = this.readViews(this.data);
       this.reset();
@@ -130,8 +154,9 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
     this.mj.mj_resetData(this.model, data);
     const { qpos, qvel } = this.liveViews();
     const qpos0 = this.model.qpos0;
-    for (let i = 0; i < qpos.length; i++) qpos[i] = qpos0[i] + this.rng.range(-RESET_QPOS_NOISE, RESET_QPOS_NOISE);
-    for (let i = 0; i < qvel.length; i++) qvel[i] = RESET_QVEL_NOISE * this.rng.normal();
+    const { qposUniform, qposNormal, qvelNormal } = this.sem;
+    for (let i = 0; i < qpos.length; i++) qpos[i] = qpos0[i] + (qposNormal > 0 ? qposNormal * this.rng.normal() : this.rng.range(-qposUniform, qposUniform));
+    for (let i = 0; i < qvel.length; i++) qvel[i] = qvelNormal * this.rng.normal();
     this.mj.mj_forward(this.model, data);
     this.t = 0;
     return { obs: this.observe(), info: { task: this.task } };
@@ -143,20 +168,21 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
       throw new Error(`cheetah: expected an action of ${ACT_DIM} entries, got ${action.length}`);
     }
     const v = this.liveViews();
-    let ctrlCost = 0;
-    for (let i = 0; i < ACT_DIM; i++) {
-      const a = action[i];
-      // Check before clipping: clipping would turn ±Infinity into ±1 and hide a diverged policy.
-      if (!Number.isFinite(a)) throw new NumericError(`cheetah: action contains ${a} at index ${i}`);
-      const c = a < -1 ? -1 : a > 1 ? 1 : a;
-      v.ctrl[i] = c;
-      ctrlCost += this.costOnSample ? a * a : c * c;
-    }
-    ctrlCost *= CTRL_COST_WEIGHT;
+    const ctrlCost = CTRL_COST_WEIGHT * mapAction(this.map, action, v.ctrl, 'cheetah');
     const xBefore = v.qpos[0];
-    for (let k = 0; k < FRAME_SKIP; k++) this.mj.mj_step(this.model, data);
-    // mj_step allocates nothing on the WASM heap, so the views are still attached.
-    const xVelocity = (v.qpos[0] - xBefore) / this.dt;
+    // mj_step*, mj_subtreeVel allocate nothing on the WASM heap, so the views stay attached.
+    if (this.sem.subtreeCom) {
+      // After mj_forward (reset) or mj_step1, mj_step2 finishes the step with this ctrl and
+      // mj_step1 computes positions and velocities of the new state: mj_step + mj_forward.
+      for (let k = 0; k < this.sem.frameSkip; k++) {
+        this.mj.mj_step2(this.model, data);
+        this.mj.mj_step1(this.model, data);
+      }
+      this.mj.mj_subtreeVel(this.model, data);
+    } else {
+      for (let k = 0; k < this.sem.frameSkip; k++) this.mj.mj_step(this.model, data);
+    }
+    const xVelocity = this.sem.subtreeCom ? v.subtreeLinvel[this.torsoXpos] : (v.qpos[0] - xBefore) / this.dt;
     const taskReward = this.taskReward(xVelocity);
     this.t += 1;
     const obs = this.observe();
@@ -175,6 +201,23 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
     return this.liveViews().qpos[0];
   }
 
+  /**
+   * Centre of mass of the whole cheetah, Σ mᵢ·xiposᵢ / Σ mᵢ over its bodies, as of MuJoCo's last
+   * position pass (for 'rllab' the state after the step; for 'gym' one physics step earlier).
+   */
+  centreOfMass(): [number, number, number] {
+    const data = this.liveData();
+    const xipos = data.xipos as Float64Array;
+    const mass = this.model.body_mass as Float64Array;
+    const c: [number, number, number] = [0, 0, 0];
+    let total = 0;
+    for (let b = 1; b < mass.length; b++) {
+      total += mass[b];
+      for (let k = 0; k < 3; k++) c[k] += mass[b] * xipos[3 * b + k];
+    }
+    return [c[0] / total, c[1] / total, c[2] / total];
+  }
+
   close(): void {
     if (this.data) {
       this.data.delete();
@@ -187,14 +230,15 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
   }
 
   private observe(): Float32Array {
-    const { qpos, qvel, xpos } = this.liveViews();
+    const { qpos, qvel, xpos, subtreeCom } = this.liveViews();
+    const torso = this.sem.subtreeCom ? subtreeCom : xpos;
     const obs = new Float32Array(OBS_DIM);
     for (let i = 1; i < 9; i++) obs[i - 1] = qpos[i];
     for (let i = 0; i < 9; i++) obs[8 + i] = qvel[i];
     const j = this.torsoXpos;
-    obs[17] = xpos[j];
-    obs[18] = xpos[j + 1];
-    obs[19] = xpos[j + 2];
+    obs[17] = torso[j];
+    obs[18] = torso[j + 1];
+    obs[19] = torso[j + 2];
     for (let i = 0; i < OBS_DIM; i++) {
       if (!Number.isFinite(obs[i])) {
         throw new NumericError(`cheetah: the simulation diverged (observation ${i} is ${obs[i]}); reset the env`);
@@ -215,7 +259,7 @@ abstract class CheetahEnv<T> implements TaskEnv<T> {
   }
 
   private readViews(data: MjData): DataViews {
-    return { qpos: data.qpos, qvel: data.qvel, ctrl: data.ctrl, xpos: data.xpos };
+    return { qpos: data.qpos, qvel: data.qvel, ctrl: data.ctrl, xpos: data.xpos, subtreeCom: data.subtree_com, subtreeLinvel: data.subtree_linvel };
   }
 }
 

@@ -1,14 +1,17 @@
 /**
  * 2-D point navigation (MAML paper §5.3). The agent starts at the origin and moves by its
  * (clipped) velocity; reward is minus the distance to the goal after the move.
- *   observation: position (x, y)        action: velocity, clipped to [-0.1, 0.1]²
+ *   observation: position (x, y)        action: velocity in [-0.1, 0.1]²: the policy acts in
+ *     [−s, s]² (`actionScale`; default 0.1, a plain clip as in pytorch-maml-rl; the MAML paper's
+ *     rllab `normalize` is s = 1, i.e. velocity = clip(a, −1, 1)/10), see envs/actionScale.ts
  *   terminated: |x - gx| < 0.01 and |y - gy| < 0.01      truncated: after 100 steps
  *   task: goal ~ U[-0.5, 0.5]²
  */
 import { Box } from '../src/core/spaces.ts';
 import type { ResetResult, StepResult, TaskEnv } from '../src/core/env.ts';
 import type { Rng } from '../src/core/rng.ts';
-import { ConfigError, NumericError } from '../src/core/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
+import { type ActionMap, actionMap, mapAction } from './actionScale.ts';
 
 export interface NavigationTask {
   goal: [number, number];
@@ -19,6 +22,8 @@ export interface NavigationOptions {
   maxEpisodeSteps?: number;
   /** Half-width of the square the goals are drawn from. */
   goalRange?: number;
+  /** Half-width s of the policy's action box, mapped onto [-0.1, 0.1] (default 0.1: a clip). */
+  actionScale?: number;
 }
 
 const ACTION_LIMIT = 0.1;
@@ -26,9 +31,11 @@ const SUCCESS_TOLERANCE = 0.01;
 
 export class Navigation implements TaskEnv<NavigationTask> {
   readonly observationSpace = new Box(-Infinity, Infinity, [2]);
-  readonly actionSpace = new Box(-ACTION_LIMIT, ACTION_LIMIT, [2]);
+  readonly actionSpace: Box;
   readonly maxEpisodeSteps: number;
   readonly goalRange: number;
+  private readonly map: ActionMap;
+  private readonly velocity = new Float64Array(2);
   private task: NavigationTask = { goal: [0, 0] };
   private x = 0;
   private y = 0;
@@ -37,6 +44,8 @@ export class Navigation implements TaskEnv<NavigationTask> {
   constructor(options: NavigationOptions = {}) {
     this.maxEpisodeSteps = options.maxEpisodeSteps ?? 100;
     this.goalRange = options.goalRange ?? 0.5;
+    this.map = actionMap(options.actionScale, -ACTION_LIMIT, ACTION_LIMIT);
+    this.actionSpace = new Box(-this.map.scale, this.map.scale, [2]);
     if (!(Number.isInteger(this.maxEpisodeSteps) && this.maxEpisodeSteps > 0)) {
       throw new ConfigError('maxEpisodeSteps', `must be a positive integer, got ${options.maxEpisodeSteps}`);
     }
@@ -67,12 +76,8 @@ export class Navigation implements TaskEnv<NavigationTask> {
   }
 
   step(action: Float32Array): StepResult {
-    // Check before clipping: clipping would turn ±Infinity into ±0.1 and hide a diverged policy.
-    if (!Number.isFinite(action[0]) || !Number.isFinite(action[1])) {
-      throw new NumericError(`navigation: action contains a non-finite value (${action[0]}, ${action[1]})`);
-    }
-    const ax = clip(action[0]);
-    const ay = clip(action[1]);
+    mapAction(this.map, action, this.velocity, 'navigation');
+    const [ax, ay] = this.velocity;
     this.x += ax;
     this.y += ay;
     this.t += 1;
@@ -87,6 +92,3 @@ export class Navigation implements TaskEnv<NavigationTask> {
   close(): void {}
 }
 
-function clip(v: number): number {
-  return v < -ACTION_LIMIT ? -ACTION_LIMIT : v > ACTION_LIMIT ? ACTION_LIMIT : v;
-}

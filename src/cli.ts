@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, NumericError } from './core/errors.ts';
-import { CTRL_COST_ON } from '../envs/cheetah.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { loadCheckpoint } from './io/checkpoint.ts';
@@ -50,7 +49,7 @@ interface TrainFlags {
   hvpSubsample?: number;
   workers?: number;
   modelFile?: string;
-  ctrlCostOn?: string;
+  actionScale?: number;
   host?: string;
   port?: number;
   token?: string;
@@ -107,7 +106,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     hvpSubsample: flags.hvpSubsample,
     workers: flags.workers,
     modelFile: flags.modelFile,
-    ctrlCostOn: flags.ctrlCostOn,
+    actionScale: flags.actionScale,
     bridge: flags.host !== undefined || flags.port !== undefined || flags.token !== undefined ? { host: flags.host, port: flags.port, token: flags.token } : undefined,
   });
   const backend = await initBackend(cfg.backend);
@@ -197,7 +196,7 @@ export function buildProgram(): Command {
       .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
       .option('--workers <n>', 'worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
       .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
-      .addOption(new Option('--ctrl-cost-on <which>', 'cheetah control cost on the clipped or the unclipped sampled action').choices([...CTRL_COST_ON]))
+      .option('--action-scale <s>', 'the policy acts in [-s, s], mapped onto the env\'s control range', num('--action-scale'))
       .option('--token <secret>', 'bridge: shared secret the simulator must present')
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
       .action(async (flags: TrainFlags) => {

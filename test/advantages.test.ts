@@ -4,6 +4,7 @@ import { NumericError } from '../src/core/errors.ts';
 import { Rng } from '../src/core/rng.ts';
 import { discountedReturns, gae, normalizePerGroup } from '../agents/advantages.ts';
 import { LinearFeatureBaseline } from '../agents/baseline.ts';
+import { computeAdvantages } from '../src/experiments/sampler.ts';
 
 // The baseline solves its normal equations with mathjs's lusolve. This pass-through spy records
 // the diagonal of each system it is asked to solve and can be told to fail the next few solves,
@@ -253,15 +254,20 @@ describe('LinearFeatureBaseline', () => {
     expect(bl.predictFinal(b, 1)).toBeCloseTo(expected, 2);
   });
 
-  it('clips extreme observations to ±10 in its features', () => {
+  it('clips observations to ±obsClip in its features (rllab), and not at all by default (pytorch-maml-rl)', () => {
     const b = new EpisodeBatch(1, 1, 1, 1);
     b.lengths[0] = 1;
-    const bl = new LinearFeatureBaseline(1);
-    bl.weights = Float64Array.from([1, 1, 0, 0, 0, 0]); // value = o + o²
-    const out = new Float64Array(1);
-    b.obs[0] = 1e6;
-    bl.predict(b, out);
-    expect(out[0]).toBe(110);
+    const value = (bl: LinearFeatureBaseline) => {
+      bl.weights = Float64Array.from([1, 1, 0, 0, 0, 0]); // value = o + o²
+      const out = new Float64Array(1);
+      bl.predict(b, out);
+      return out[0];
+    };
+    b.obs[0] = 12;
+    expect(value(new LinearFeatureBaseline(1, { obsClip: 10 }))).toBe(110);
+    expect(value(new LinearFeatureBaseline(1))).toBe(156);
+    b.obs[0] = -3;
+    expect(value(new LinearFeatureBaseline(1, { obsClip: 10 }))).toBe(6);
   });
 
   it('fits all-identical observations (a singular feature matrix) thanks to the ridge', () => {
@@ -306,4 +312,56 @@ describe('LinearFeatureBaseline', () => {
     expect(solver.firstDiagonals[4]).toBeCloseTo(0.1, 12);
     expect(Array.from(bl.weights)).toEqual([1, 2, 3, 4, 5, 6]);
   });
+});
+
+describe('computeAdvantages', () => {
+  /** One task, two episodes cut by the time limit with rewards that rise along the episode. */
+  function truncatedBatch(): EpisodeBatch {
+    const H = 30;
+    const b = new EpisodeBatch(2, H, 1, 1);
+    for (let e = 0; e < 2; e++) {
+      b.lengths[e] = H;
+      for (let t = 0; t < H; t++) {
+        b.obs[e * H + t] = t / 10 + e;
+        b.rewards[e * H + t] = 1 + t / 10;
+      }
+      b.finalObs[e] = H / 10 + e;
+    }
+    return b;
+  }
+
+  it('sets the value after a truncated episode to 0 without bootstrapping (both references) and to the baseline\'s with it', () => {
+    const o = { gamma: 0.99, gaeLambda: 1, baselineObsClip: 0 };
+    const off = truncatedBatch();
+    computeAdvantages(off, 1, { ...o, bootstrapTruncated: false });
+    expect(Array.from(off.lastValues)).toEqual([0, 0]);
+    const on = truncatedBatch();
+    const adv = computeAdvantages(on, 1, { ...o, bootstrapTruncated: true });
+    const bl = new LinearFeatureBaseline(1);
+    bl.fit(on, discountedReturns(on, 0.99));
+    for (let e = 0; e < 2; e++) {
+      expect(on.lastValues[e]).toBeCloseTo(bl.predictFinal(on, e), 3);
+      expect(Math.abs(on.lastValues[e])).toBeGreaterThan(0.01);
+    }
+    const without = computeAdvantages(truncatedBatch(), 1, { ...o, bootstrapTruncated: false });
+    expect(Array.from(adv)).not.toEqual(Array.from(without));
+  });
+
+  it('passes the observation clip on to the baseline', () => {
+    const big = truncatedBatch();
+    for (let i = 0; i < big.obs.length; i++) big.obs[i] *= 10; // up to 39: beyond the clip
+    const o = { gamma: 0.99, gaeLambda: 1, bootstrapTruncated: false };
+    const clipped = computeAdvantages(truncatedBatch(), 1, { ...o, baselineObsClip: 10 });
+    const sameAsClipped = computeAdvantages(truncatedBatch(), 1, { ...o, baselineObsClip: 0 });
+    expect(Array.from(clipped)).toEqual(Array.from(sameAsClipped)); // obs ≤ 3.9: the clip is inactive
+    const a = computeAdvantages(big, 1, { ...o, baselineObsClip: 10 });
+    const b = computeAdvantages(truncatedBatchTimes(10), 1, { ...o, baselineObsClip: 0 });
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
+
+  function truncatedBatchTimes(k: number): EpisodeBatch {
+    const b = truncatedBatch();
+    for (let i = 0; i < b.obs.length; i++) b.obs[i] *= k;
+    return b;
+  }
 });

@@ -170,30 +170,66 @@ describe('cheetah envs', () => {
     dir.close();
   });
 
-  it("ctrlCostOn 'sampled' charges the unclipped action and leaves the physics unchanged", () => {
-    const clipped = new CheetahVelocity({ ctrlCostOn: 'clipped' });
-    const sampled = new CheetahVelocity({ ctrlCostOn: 'sampled' });
-    for (const env of [clipped, sampled]) {
+  it('actionScale 10 (pytorch-maml-rl): a sample of 7 drives ctrl 0.7 and costs 0.05·0.49 per unit; beyond ±10 it is clipped', () => {
+    const scaled = new CheetahVelocity({ actionScale: 10 });
+    const plain = new CheetahVelocity();
+    expect([scaled.actionSpace.low[0], scaled.actionSpace.high[0]]).toEqual([-10, 10]);
+    for (const env of [scaled, plain]) {
       env.setTask({ velocity: 0.7 });
       env.reset({ seed: 5 });
     }
     const rng = new Rng(6);
-    let sawClipping = false;
-    for (let t = 0; t < 20; t++) {
-      const action = randomActions(rng, 6).map((a) => 2.5 * a); // many entries outside [-1, 1]
-      sawClipping ||= action.some((a) => Math.abs(a) > 1);
-      const rc = clipped.step(action);
-      const rs = sampled.step(action);
-      expect(Array.from(rs.obs)).toEqual(Array.from(rc.obs));
-      expect(rs.info.xVelocity).toBe(rc.info.xVelocity);
-      const raw = 0.05 * action.reduce((s, a) => s + a * a, 0);
-      expect(rs.reward).toBeCloseTo(-Math.abs((rs.info.xVelocity as number) - 0.7) - raw, 9);
-      expect(rs.reward).toBeLessThanOrEqual(rc.reward);
+    for (let t = 0; t < 10; t++) {
+      const u = randomActions(rng, 6); // in [-1.5, 1.5]: some beyond the motor range
+      const rs = scaled.step(u.map((x) => 10 * x));
+      const rp = plain.step(u);
+      // Same physics as the plain env given a/10 (to rounding of the ×10 and /10), and the cost
+      // on the mapped, clipped control.
+      rs.obs.forEach((x, i) => expect(x).toBeCloseTo(rp.obs[i], 4));
+      const ctrl = Array.from(u, (x) => Math.max(-1, Math.min(1, x)));
+      expect(rs.info.ctrlCost).toBeCloseTo(0.05 * ctrl.reduce((a, c) => a + c * c, 0), 7);
+      expect(rs.reward).toBeCloseTo(rp.reward, 5);
     }
-    expect(sawClipping).toBe(true);
-    clipped.close();
-    sampled.close();
-    expect(() => new CheetahVelocity({ ctrlCostOn: 'raw' as never })).toThrow(/ctrlCostOn.*clipped, sampled/);
+    scaled.reset({ seed: 1 });
+    const r = scaled.step(new Float32Array([7, 0, 0, 0, 0, 0]));
+    expect(r.info.ctrlCost).toBeCloseTo(0.05 * 0.49, 12);
+    scaled.close();
+    plain.close();
+  });
+
+  it("dynamics 'rllab' (MAML paper): frame skip 1, velocity and position of the centre of mass after the step", () => {
+    const env = new CheetahVelocity({ dynamics: 'rllab' });
+    expect(env.dt).toBeCloseTo(0.01, 12);
+    env.setTask({ velocity: 1 });
+    env.reset({ seed: 3 });
+    const rng = new Rng(4);
+    const com0 = env.centreOfMass()[0];
+    for (let t = 0; t < 30; t++) {
+      const before = env.centreOfMass()[0];
+      const r = env.step(randomActions(rng, 6));
+      const after = env.centreOfMass()[0];
+      // The torso subtree is the whole cheetah: its COM velocity is d(COM x)/dt to O(dt).
+      expect(r.info.xVelocity as number).toBeCloseTo((after - before) / 0.01, 1);
+      // The observation's last three entries are that centre of mass, for the state after the step.
+      expect(r.obs[17]).toBeCloseTo(after, 5);
+      expect(r.reward).toBeCloseTo(-Math.abs((r.info.xVelocity as number) - 1) - (r.info.ctrlCost as number), 9);
+    }
+    expect(env.centreOfMass()[0]).not.toBeCloseTo(com0, 3);
+    env.close();
+    // Reset noise: qpos0 + 0.01·N(0, 1) (gym's is U(±0.1)): small joint angles at reset.
+    const gym = new CheetahVelocity();
+    const paper = new CheetahVelocity({ dynamics: 'rllab' });
+    let spreadGym = 0;
+    let spreadPaper = 0;
+    for (let seed = 0; seed < 50; seed++) {
+      spreadGym += Math.abs(gym.reset({ seed }).obs[3]);
+      spreadPaper += Math.abs(paper.reset({ seed }).obs[3]);
+    }
+    expect(spreadGym / 50).toBeCloseTo(0.05, 1); // E|U(±0.1)| = 0.05
+    expect(spreadPaper / 50).toBeLessThan(0.015); // E|0.01·N| ≈ 0.008
+    gym.close();
+    paper.close();
+    expect(() => new CheetahVelocity({ dynamics: 'mujoco' as never })).toThrow(/dynamics.*gym, rllab/);
   });
 
   it('same seed gives the same trajectory; another seed a different one', () => {

@@ -23,9 +23,20 @@ describe('config', () => {
     expect(paper.workers).toBe(availableParallelism());
     const pmr = resolveConfig('pytorch-maml-rl', { env: 'cheetah-direction' });
     expect([pmr.metaBatchSize, pmr.horizon, pmr.hidden]).toEqual([40, 100, [64, 64]]);
-    // Each preset charges the control cost as its source's env does.
-    expect([paper.ctrlCostOn, pmr.ctrlCostOn]).toEqual(['clipped', 'sampled']);
-    expect(resolveConfig('pytorch-maml-rl', { env: 'cheetah-velocity', ctrlCostOn: 'clipped' }).ctrlCostOn).toBe('clipped');
+    // Each preset wraps the env as its source does (REFERENCE §1–2).
+    expect([paper.actionScale, pmr.actionScale]).toEqual([1, 10]);
+    expect([paper.cheetahDynamics, pmr.cheetahDynamics]).toEqual(['rllab', 'gym']);
+    expect([paper.bootstrapTruncated, pmr.bootstrapTruncated]).toEqual([false, false]);
+    expect([paper.baselineObsClip, pmr.baselineObsClip]).toEqual([10, 0]);
+    expect([paper.lineSearchKl, pmr.lineSearchKl]).toEqual(['old-new', 'new-old']);
+    expect([paper.evalStepSizes, pmr.evalStepSizes]).toEqual([[0.1, 0.05], []]);
+    expect([paper.episodesPerTask, paper.evalEpisodesPerTask, paper.numBatches]).toEqual([10, 20, 475]);
+    const paperDir = resolveConfig('paper', {}, { env: 'cheetah-direction' });
+    expect([paperDir.maxKl, paperDir.episodesPerTask, paperDir.numBatches]).toEqual([0.02, 20, 100]);
+    const paperNav = resolveConfig('paper', {}, { env: 'navigation' });
+    expect([paperNav.actionScale, paperNav.fastLr, paperNav.evalStepSizes, paperNav.metaBatchSize]).toEqual([1, 0.5, [0.5, 0.25], 20]);
+    expect(resolveConfig('pytorch-maml-rl').actionScale).toBeUndefined(); // navigation's own [-0.1, 0.1]
+    expect(resolveConfig('pytorch-maml-rl', { env: 'cheetah-velocity', actionScale: 1 }).actionScale).toBe(1);
     expect(resolveConfig('pytorch-maml-rl', {}, { env: 'cheetah-velocity', workers: 1 }).workers).toBe(1);
     expect(resolveConfig('pytorch-maml-rl').workers).toBe(0);
   });
@@ -47,7 +58,11 @@ describe('config', () => {
 
   it.each([
     [{ activation: 'sigmoid' }, 'activation', 'tanh, relu'],
-    [{ ctrlCostOn: 'raw' }, 'ctrlCostOn', 'clipped, sampled'],
+    [{ cheetahDynamics: 'raw' }, 'cheetahDynamics', 'gym, rllab'],
+    [{ lineSearchKl: 'kl' }, 'lineSearchKl', 'old-new, new-old'],
+    [{ actionScale: 0 }, 'actionScale', ''],
+    [{ evalStepSizes: [0.1, -1] }, 'evalStepSizes.1', ''],
+    [{ ctrlCostOn: 'sampled' }, 'ctrlCostOn', 'allowed fields'],
     [{ backend: 'tpu' }, 'backend', 'wasm'],
     [{ env: 'cartpole' }, 'env', 'navigation'],
     [{ fastLr: -1 }, 'fastLr', ''],

@@ -153,6 +153,29 @@ describe('first-order MAML', () => {
   });
 });
 
+describe('line-search KL direction', () => {
+  it('is KL(old ‖ new) by default and KL(new ‖ old) with lineSearchKl new-old (closed form for a change of log-std)', () => {
+    const rng = new Rng(3);
+    const theta = initParams(tanhSpec, rng);
+    const data = randomTaskData(tanhSpec, 2, 30, rng, 4);
+    const delta = 0.3;
+    const moved = Float32Array.from(theta);
+    for (let j = moved.length - tanhSpec.actDim; j < moved.length; j++) moved[j] += delta;
+    const kls = (['old-new', 'new-old'] as const).map((lineSearchKl) => {
+      // No inner step: the adapted policy is θ itself, so only the std changes (by e^δ).
+      const obj = new MetaObjective({ spec: tanhSpec, fastLr: 0.1, firstOrder: false, damping: 0, hvpSubsample: 1, lineSearchKl }, theta, 2);
+      obj.setValidation(data.map((d) => ({ ...d, obs: tf.clone(d.obs), actions: tf.clone(d.actions), advantages: tf.clone(d.advantages), weights: tf.clone(d.weights) })));
+      const kl = obj.evaluate(moved).kl;
+      obj.dispose();
+      return kl;
+    });
+    const A = tanhSpec.actDim;
+    expect(kls[0]).toBeCloseTo(A * (delta + Math.exp(-2 * delta) / 2 - 0.5), 5);
+    expect(kls[1]).toBeCloseTo(A * (-delta + Math.exp(2 * delta) / 2 - 0.5), 5);
+    tf.dispose(data.flatMap((d) => [d.obs, d.actions, d.advantages, d.weights]));
+  });
+});
+
 it('leaks no tensors', () => {
   const before = tf.memory().numTensors;
   const { obj, theta, rng } = build(tanhSpec, false, 21);

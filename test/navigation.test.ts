@@ -45,6 +45,17 @@ describe('Navigation', () => {
     expect(r2.obs[1]).toBeCloseTo(-0.12, 6);
   });
 
+  it('with actionScale 1 (the MAML paper\'s rllab normalize) maps [-1, 1] onto [-0.1, 0.1]', () => {
+    const env = new Navigation({ actionScale: 1 });
+    env.setTask({ goal: [0.5, 0.5] });
+    expect([env.actionSpace.low[0], env.actionSpace.high[0]]).toEqual([-1, 1]);
+    env.reset();
+    const r1 = env.step(act(0.5, -3)); // 0.5 → 0.05; −3 clipped to −1 → −0.1
+    expect(r1.obs[0]).toBeCloseTo(0.05, 6);
+    expect(r1.obs[1]).toBeCloseTo(-0.1, 6);
+    expect(() => new Navigation({ actionScale: -1 })).toThrow(/actionScale/);
+  });
+
   it('does not clip the caller\'s action array in place', () => {
     const env = navWithGoal([0.5, 0.5]);
     env.reset();

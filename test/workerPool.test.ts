@@ -90,7 +90,7 @@ describe('WorkerVectorEnv', () => {
     const act = (obs: Float32Array, t: number) => new Float32Array(NUM * 2).fill(t === 3 ? NaN : 0.01);
     const err = await lastValueFrom(rollout$(env, act, { seed: 1 })).catch((e) => e);
     expect(err).toBeInstanceOf(NumericError);
-    expect(err.message).toBe('navigation: action contains a non-finite value (NaN, NaN)');
+    expect(err.message).toBe('navigation: action contains NaN at index 0');
     expect(env.liveWorkers).toBe(0);
     expect(liveWorkerCount()).toBe(0);
     await expect(env.reset(1)).rejects.toBe(err); // a failed env stays failed

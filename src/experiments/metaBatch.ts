@@ -45,7 +45,8 @@ export function policySpecOf(cfg: Config, env: TaskSource): PolicySpec {
 /** Options every env copy is built with. */
 export function envOptions(cfg: Config): EnvOptions {
   const options: EnvOptions = { maxEpisodeSteps: cfg.horizon };
-  if (cfg.env.startsWith('cheetah')) options.ctrlCostOn = cfg.ctrlCostOn;
+  if (cfg.actionScale !== undefined) options.actionScale = cfg.actionScale;
+  if (cfg.env.startsWith('cheetah')) options.dynamics = cfg.cheetahDynamics;
   if (cfg.modelFile !== undefined) options.modelFile = cfg.modelFile;
   return options;
 }
@@ -126,7 +127,7 @@ export class MetaLearner {
 
   private objectiveOptions(): MetaObjectiveOptions {
     const cfg = this.cfg;
-    return { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample };
+    return { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample, lineSearchKl: cfg.lineSearchKl };
   }
 
   /** Worker threads computing the meta-update (0 = in this thread). */

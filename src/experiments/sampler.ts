@@ -94,21 +94,26 @@ async function sampleLane<T>(
 export interface AdvantageOptions {
   gamma: number;
   gaeLambda: number;
+  /** Bootstrap an episode cut by the time limit from the baseline (false: the value after it is 0). */
+  bootstrapTruncated: boolean;
+  /** Clip observations to ±this in the baseline's features (0: no clip). */
+  baselineObsClip: number;
 }
 
 /**
- * Fits a baseline per task, bootstraps truncated episodes from it, and returns normalized GAE
- * advantages (E·H rows, zero on padding).
+ * Fits a baseline per task (to that task's episodes, then predicts on them), sets the value after
+ * each episode's last step (the baseline's, for a truncated episode when `bootstrapTruncated`;
+ * else 0), and returns normalized GAE advantages (E·H rows, zero on padding).
  */
 export function computeAdvantages(b: EpisodeBatch, numTasks: number, o: AdvantageOptions): Float64Array {
   const M = b.numEpisodes / numTasks;
   const returns = discountedReturns(b, o.gamma);
   const values = new Float64Array(b.numEpisodes * b.horizon);
   for (let t = 0; t < numTasks; t++) {
-    const bl = new LinearFeatureBaseline(b.obsDim);
+    const bl = new LinearFeatureBaseline(b.obsDim, { obsClip: o.baselineObsClip });
     bl.fit(b, returns, t * M, (t + 1) * M);
     bl.predict(b, values, t * M, (t + 1) * M);
-    for (let e = t * M; e < (t + 1) * M; e++) b.finishPath(e, bl.predictFinal(b, e));
+    for (let e = t * M; e < (t + 1) * M; e++) b.finishPath(e, o.bootstrapTruncated ? bl.predictFinal(b, e) : 0);
   }
   return normalizePerGroup(b, gae(b, values, o.gamma, o.gaeLambda), M);
 }

@@ -9,11 +9,14 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
-import { ENV_NAMES } from '../../envs/registry.ts';
-import { CTRL_COST_ON } from '../../envs/cheetah.ts';
+import { ENV_NAMES, type EnvName } from '../../envs/registry.ts';
+import { CHEETAH_DYNAMICS } from '../../envs/cheetah.ts';
 import { BACKENDS } from '../tensor/backend.ts';
 
 const int = (min: number) => z.number().int().min(min);
+
+/** Which KL the TRPO line search bounds (the step direction uses their common Hessian). */
+export const LINE_SEARCH_KL = ['old-new', 'new-old'] as const;
 
 /** Allowed values of `env`, for messages. */
 export const ENV_HELP = `${ENV_NAMES.join(', ')}, ros (a robot through rosbridge, described by \`robot\`), serve (simulators dial the agent), or ws://host:port (the agent dials a simulator)`;
@@ -60,7 +63,13 @@ export const ConfigSchema = z
     lsMaxSteps: int(1).describe('maximum backtracking line-search steps'),
     lsBacktrack: z.number().gt(0).lt(1).describe('line-search step shrink factor'),
     hvpSubsample: z.number().gt(0).max(1).describe('fraction of each task\'s episodes used in the KL Hessian-vector product (1 = exact)'),
-    ctrlCostOn: z.enum(CTRL_COST_ON).describe("cheetah envs: charge the control cost on the 'clipped' action (MAML paper) or the unclipped 'sampled' one (pytorch-maml-rl)"),
+    actionScale: z.number().positive().optional().describe("built-in envs: the policy acts in [-s, s], clipped and mapped linearly onto the env's control range (unset: the range itself; docs/reproducing.md)"),
+    cheetahDynamics: z.enum(CHEETAH_DYNAMICS).describe("cheetah envs: 'gym' (pytorch-maml-rl: frame skip 5, root velocity) or 'rllab' (MAML paper: frame skip 1, centre-of-mass velocity and position)"),
+    bootstrapTruncated: z.boolean().describe('at the time limit, bootstrap from the baseline\'s value of the last observation (false: value 0, as both references do)'),
+    baselineObsClip: z.number().min(0).describe('clip observations to ±this in the linear baseline\'s features (rllab: 10; 0 = no clip, pytorch-maml-rl)'),
+    lineSearchKl: z.enum(LINE_SEARCH_KL).describe("KL the TRPO line search bounds: 'old-new' = KL(old ‖ new) (rllab) or 'new-old' = KL(new ‖ old) (pytorch-maml-rl)"),
+    evalStepSizes: z.array(z.number().positive()).describe('eval: step size of adaptation step 1, 2, … (the last repeats; empty: fastLr for every step)'),
+    evalEpisodesPerTask: int(0).describe('eval: episodes per task and adaptation step (0: episodesPerTask)'),
     modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
     workers: int(0).describe('worker threads for sampling (two lanes of this many) and for the meta-update (0 = main thread only)'),
     robot: z.record(z.string(), z.unknown()).optional().describe('env ros: the robot description (url, topics, action, reward, tasks, safety; docs/ros.md)'),
@@ -94,19 +103,31 @@ const base: Config = {
   lsMaxSteps: 15,
   lsBacktrack: 0.8,
   hvpSubsample: 1,
-  ctrlCostOn: 'clipped',
+  cheetahDynamics: 'gym',
+  bootstrapTruncated: false,
+  baselineObsClip: 0,
+  lineSearchKl: 'new-old',
+  evalStepSizes: [],
+  evalEpisodesPerTask: 0,
   workers: 0,
   bridge: { host: '127.0.0.1', port: 8765, binary: true, callTimeoutMs: 10_000, acceptTimeoutMs: 600_000, maxMessageBytes: 1 << 20, stallTimeoutMs: 0, maxRateHz: 0 },
   checkpointEvery: 10,
   out: 'runs',
 };
 
-/** Named starting points; a config file and flags override them. */
+/** Named starting points; a config file and flags override them (docs/reproducing.md). */
 export const PRESETS = {
-  /** pytorch-maml-rl's navigation settings: 2×64 tanh, 20 tasks × 20 episodes, TRPO. */
+  /**
+   * tristandeleu/pytorch-maml-rl's configs: 2×64 tanh, 20 tasks × 20 episodes, TRPO; no bootstrap
+   * at the time limit, no clip in the baseline's features, line search on KL(new ‖ old).
+   */
   'pytorch-maml-rl': base,
-  /** The MAML paper's policy (2×100 ReLU) with the same meta-training settings. */
-  paper: { ...base, hidden: [100, 100], activation: 'relu' },
+  /**
+   * The MAML paper as its authors' code (cbfinn/maml_rl, rllab) ran it: 2×100 ReLU, the policy
+   * acting in [-1, 1] mapped onto each env's range, baseline features clipped to ±10, line search
+   * on KL(old ‖ new), and its evaluation's step sizes (per env below).
+   */
+  paper: { ...base, hidden: [100, 100], activation: 'relu', actionScale: 1, baselineObsClip: 10, lineSearchKl: 'old-new' },
   /** A short run for the quick start: fewer tasks and batches, same algorithm. */
   quick: { ...base, metaBatchSize: 10, episodesPerTask: 10, numBatches: 15, hvpSubsample: 0.2 },
 } satisfies Record<string, Config>;
@@ -115,22 +136,38 @@ export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /**
- * What changes for the half-cheetah tasks: 40 tasks per meta-batch (MAML paper and
- * pytorch-maml-rl), horizon 200 in the paper and 100 in pytorch-maml-rl, the control cost on the
- * unclipped action in pytorch-maml-rl (its gym env charges the sample), and MuJoCo sampling in one
- * worker thread per core.
+ * What changes per env. pytorch-maml-rl's cheetah configs: 40 tasks, horizon 100, its
+ * `NormalizedActionWrapper(scale=10)`. The paper's runs, from the policies its Fig. 5 evaluates
+ * (cbfinn/maml_rl `maml_examples/test_maml_*.py` and the file names they load):
+ *   navigation          20 tasks × 20 episodes, inner step 0.5, 100 batches; eval steps 0.5 then
+ *                       0.25 on 4000 samples (40 episodes of ≤ 100 steps)
+ *   cheetah-velocity    rllab env, horizon 200, 40 tasks × 10 episodes, max KL 0.01, 475 batches;
+ *                       eval steps 0.1 then 0.05 on 20 episodes
+ *   cheetah-direction   rllab env, horizon 200, 40 tasks × 20 episodes, max KL 0.02, 100 batches;
+ *                       eval steps 0.1 then 0.05 on 20 episodes
+ * Cheetah envs sample on one worker thread per core.
  */
-const CHEETAH: Record<PresetName, Partial<Config>> = {
-  'pytorch-maml-rl': { metaBatchSize: 40, horizon: 100, ctrlCostOn: 'sampled' },
-  paper: { metaBatchSize: 40, horizon: 200 },
-  quick: { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5 },
+const PER_ENV: Record<PresetName, Partial<Record<EnvName, Partial<Config>>>> = {
+  'pytorch-maml-rl': {
+    'cheetah-velocity': { metaBatchSize: 40, horizon: 100, actionScale: 10 },
+    'cheetah-direction': { metaBatchSize: 40, horizon: 100, actionScale: 10 },
+  },
+  paper: {
+    navigation: { fastLr: 0.5, numBatches: 100, evalStepSizes: [0.5, 0.25], evalEpisodesPerTask: 40 },
+    'cheetah-velocity': { cheetahDynamics: 'rllab', metaBatchSize: 40, episodesPerTask: 10, horizon: 200, numBatches: 475, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
+    'cheetah-direction': { cheetahDynamics: 'rllab', metaBatchSize: 40, horizon: 200, maxKl: 0.02, numBatches: 100, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
+  },
+  quick: {
+    'cheetah-velocity': { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5, actionScale: 10 },
+    'cheetah-direction': { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5, actionScale: 10 },
+  },
 };
 
 /** The preset's settings for an env. */
 export function presetFor(preset: PresetName, env: string): Config {
   if (!isEnvName(env)) throw new ConfigError('env', `unknown env '${env}'; allowed: ${ENV_HELP}`);
-  const p = { ...PRESETS[preset], env } as Config;
-  return env.startsWith('cheetah') ? { ...p, ...CHEETAH[preset], workers: availableParallelism() } : p;
+  const p = { ...PRESETS[preset], ...PER_ENV[preset][env as EnvName], env } as Config;
+  return env.startsWith('cheetah') ? { ...p, workers: availableParallelism() } : p;
 }
 
 /** One line per problem: `field: what is wrong (allowed: …)`. */
@@ -189,12 +226,20 @@ export function resolveConfig(preset: string, fileIn: Record<string, unknown> = 
   return validateConfig(merged);
 }
 
-/** A config saved by an older version, completed with today's defaults for fields it lacks. */
+/**
+ * A config saved by an older version, completed with the values its run behaved as for fields
+ * added since: the env's own control range, gym cheetah, bootstrap at the time limit, features
+ * clipped to ±10, line search on KL(old ‖ new), eval with fastLr (and no bridge settings).
+ */
 export function upgradeConfig(saved: Record<string, unknown>): Config {
   const env = String(saved.env ?? 'navigation');
   const defaults = presetFor('pytorch-maml-rl', env);
-  // Fields added since: the saved run behaved as these defaults do (clipped control cost, no bridge).
-  return validateConfig({ ...defaults, ctrlCostOn: 'clipped', ...saved });
+  const { ctrlCostOn, ...rest } = saved;
+  if (ctrlCostOn === 'sampled') {
+    throw new ConfigError('ctrlCostOn', "this run charged the control cost on the unclipped sample, a setting retired because no reference does that (docs/reproducing.md); retrain it");
+  }
+  const before = 'lineSearchKl' in saved ? {} : { actionScale: undefined, cheetahDynamics: 'gym', bootstrapTruncated: true, baselineObsClip: 10, lineSearchKl: 'old-new', evalStepSizes: [], evalEpisodesPerTask: 0 };
+  return validateConfig({ ...defaults, ...before, ...rest });
 }
 
 /** `field — description` lines for `--help`. */
