@@ -40,24 +40,46 @@ export function gae(b: EpisodeBatch, values: Float64Array, gamma: number, lambda
 }
 
 /**
- * Normalizes `x` to zero mean and unit variance over the real steps of each group of
- * `episodesPerGroup` consecutive episodes (one group per task), in place.
+ * How steps are averaged in a task's losses and in advantage normalization:
+ *   'step'     every real step weighs the same (rllab: means over the concatenated samples);
+ *   'episode'  the mean over episodes of each episode's mean (pytorch-maml-rl's `weighted_mean`),
+ *              so a step of a short (terminated) episode weighs more. Equal for equal lengths.
  */
-export function normalizePerGroup(b: EpisodeBatch, x: Float64Array, episodesPerGroup: number): Float64Array {
+export type StepWeighting = 'step' | 'episode';
+
+/**
+ * Weight of each row (E·H) in a weighted sum that gives the mean over the real steps of episodes
+ * [from, to), under `weighting`; padding rows get 0. The weights sum to 1.
+ */
+export function stepWeights(b: EpisodeBatch, from: number, to: number, weighting: StepWeighting): Float64Array {
+  const H = b.horizon;
+  const w = new Float64Array((to - from) * H);
+  let steps = 0;
+  for (let e = from; e < to; e++) steps += b.lengths[e];
+  const episodes = Math.max(to - from, 1);
+  for (let e = from; e < to; e++) {
+    const n = b.lengths[e];
+    const each = weighting === 'episode' ? 1 / (n * episodes) : 1 / steps;
+    w.fill(n > 0 ? each : 0, (e - from) * H, (e - from) * H + n);
+  }
+  return w;
+}
+
+/**
+ * Normalizes `x` to zero mean and unit variance over the real steps of each group of
+ * `episodesPerGroup` consecutive episodes (one group per task), in place. Mean and variance are
+ * taken with `weighting` ('episode': pytorch-maml-rl's `weighted_normalize`).
+ */
+export function normalizePerGroup(b: EpisodeBatch, x: Float64Array, episodesPerGroup: number, weighting: StepWeighting = 'step'): Float64Array {
   const H = b.horizon;
   for (let g0 = 0; g0 < b.numEpisodes; g0 += episodesPerGroup) {
     const g1 = Math.min(g0 + episodesPerGroup, b.numEpisodes);
-    let n = 0;
-    let s = 0;
-    let s2 = 0;
-    for (let e = g0; e < g1; e++) for (let t = 0; t < b.lengths[e]; t++) {
-      const v = x[e * H + t];
-      n++;
-      s += v;
-      s2 += v * v;
-    }
-    const mean = s / Math.max(n, 1);
-    const std = Math.sqrt(Math.max(s2 / Math.max(n, 1) - mean * mean, 0));
+    const w = stepWeights(b, g0, g1, weighting);
+    let mean = 0;
+    for (let e = g0; e < g1; e++) for (let t = 0; t < b.lengths[e]; t++) mean += w[(e - g0) * H + t] * x[e * H + t];
+    let variance = 0;
+    for (let e = g0; e < g1; e++) for (let t = 0; t < b.lengths[e]; t++) variance += w[(e - g0) * H + t] * (x[e * H + t] - mean) ** 2;
+    const std = Math.sqrt(variance);
     for (let e = g0; e < g1; e++) for (let t = 0; t < b.lengths[e]; t++) x[e * H + t] = (x[e * H + t] - mean) / (std + 1e-8);
   }
   return x;

@@ -6,19 +6,20 @@
  * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, NumericError } from './core/errors.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
-import { loadCheckpoint } from './io/checkpoint.ts';
+import { loadRunCheckpoint, writeFileAtomic } from './io/checkpoint.ts';
 import { train } from './experiments/train.ts';
 import type { BatchMetrics } from './experiments/metaBatch.ts';
 import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
+import { paperTestTasks } from './experiments/paperTasks.ts';
 import { type TaskRecord, resumeContinual, runContinual } from './experiments/continual.ts';
 import { loadState } from './experiments/continualState.ts';
 import { plotRun } from './experiments/continualReport.ts';
+import { plotKind, plotTrainingRuns } from './experiments/trainingFigures.ts';
 import { pairedWithMer } from './experiments/continualReportText.ts';
 import { CONTINUAL_DEFAULTS, type ContinualConfig, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
 import { CONTINUAL_METHODS, type ContinualResults, type Interval, SCHEDULES } from './experiments/continualTypes.ts';
@@ -153,24 +154,53 @@ function printSummary(r: ContinualResults): void {
 }
 
 function printEval(r: EvalResult, tasks: number): void {
-  console.log(`adaptation on ${tasks} new tasks (mean return ± standard error):`);
+  console.log(`adaptation on ${tasks} new tasks, ${r.episodesPerTask} episodes per task and step (mean return ± standard error):`);
   for (const s of r.steps) {
-    console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}`);
+    const size = s === 0 ? '' : ` (step size ${r.stepSizes[s - 1]})`;
+    console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}${size}`);
   }
 }
 
-async function runEval(opts: { run: string; tasks: number; steps: number; seed: number; backend?: string }): Promise<EvalResult> {
-  const ck = loadCheckpoint(opts.run);
+/** `--step-sizes 0.1,0.05`: positive numbers, comma-separated. */
+function stepSizes(v: string): number[] {
+  const xs = v.split(',').map((x) => Number(x.trim()));
+  if (v.trim() === '' || !xs.every((x) => Number.isFinite(x) && x > 0)) throw new ConfigError('--step-sizes', `expected positive numbers separated by commas (e.g. 0.1,0.05), got '${v}'`);
+  return xs;
+}
+
+interface EvalFlags {
+  run: string;
+  tasks: number;
+  steps: number;
+  seed: number;
+  backend?: string;
+  env?: string;
+  stepSizes?: number[];
+  episodes?: number;
+  taskSource?: 'paper' | 'sampled';
+}
+
+async function runEval(opts: EvalFlags): Promise<EvalResult> {
+  const ck = loadRunCheckpoint(opts.run, '--run', opts.env);
+  for (const [flag, v] of [['--tasks', opts.tasks], ['--steps', opts.steps], ['--episodes', opts.episodes ?? 1]] as const) {
+    if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
+  }
   const backend = await initBackend(opts.backend ?? ck.config.backend);
-  process.stderr.write(`backend: ${backend}; checkpoint after ${ck.batch} meta-batches\n`);
+  process.stderr.write(`backend: ${backend}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
+  const source = opts.taskSource ?? ck.config.evalTasks;
+  const taskList = source === 'paper' ? paperTestTasks(ck.config.env, opts.tasks) : undefined;
   const r = await evaluateAdaptation(ck.config, ck.theta, {
     tasks: opts.tasks,
+    taskList,
     steps: opts.steps,
     seed: opts.seed,
+    stepSizes: opts.stepSizes,
+    episodesPerTask: opts.episodes,
     onProgress: (d, t) => process.stderr.write(`  evaluated ${d}/${t} tasks\r`),
   });
   process.stderr.write('\n');
-  writeFileSync(join(opts.run, 'eval.json'), JSON.stringify({ tasks: opts.tasks, seed: opts.seed, batch: ck.batch, backend, ...r }, null, 1));
+  const record = { env: ck.config.env, tasks: opts.tasks, taskSource: source, seed: opts.seed, batch: ck.batch, backend, ...r };
+  writeFileAtomic(join(opts.run, 'eval.json'), JSON.stringify(record, null, 1));
   printEval(r, opts.tasks);
   return r;
 }
@@ -256,22 +286,44 @@ export function buildProgram(): Command {
 
   program
     .command('plot')
-    .description('regenerate a continual run\'s report.md, metrics.csv and plots (SVG, PNG) from its results.json')
-    .argument('<run>', 'continual run folder')
-    .action(async (run: string) => {
-      const files = await plotRun(run);
-      console.log(`wrote ${files.length} files in ${run}`);
+    .description('draw figures (SVG, PNG) of run folders: a continual run\'s report from its results.json, or meta-training curves (metrics.jsonl) and the adaptation evaluation (eval.json) of training runs')
+    .argument('<runs...>', 'a continual run folder, or one or more training run folders (several: seeds of one setting)')
+    .option('--out <dir>', 'folder for the figures of training runs (default RUN/plots; required with several runs)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Training runs (written by metarl train) give:',
+        '  training-returns.svg|png        mean return before / after adaptation vs meta-batch',
+        '  training-returns-steps.svg|png  the same vs cumulative environment steps',
+        '  adaptation.svg|png              eval.json: mean return ± standard error after 0..K steps,',
+        '                                  with the MAML paper\'s Fig. 5 points where it has them',
+        'Several runs: the curves are the mean over runs with a 95 % Student-t band, over the batches',
+        'every run has reached; the adaptation figure has one series per run.',
+      ].join('\n'),
+    )
+    .action(async (runs: string[], o: { out?: string }) => {
+      if (plotKind(runs, o.out) === 'continual') {
+        const files = await plotRun(runs[0]);
+        console.log(`wrote ${files.length} files in ${runs[0]}`);
+        return;
+      }
+      for (const path of await plotTrainingRuns(runs, o.out)) console.log(`wrote ${path}`);
     });
 
   program
     .command('eval')
     .description('returns after 0..K adaptation steps on new tasks, for a trained run')
     .requiredOption('--run <dir>', 'run folder with a checkpoint')
-    .option('--tasks <n>', 'number of new tasks', num('--tasks'), 100)
+    .option('--tasks <n>', 'number of new tasks (the paper evaluates 40)', num('--tasks'), 100)
     .option('--steps <k>', 'adaptation steps', num('--steps'), 3)
     .option('--seed <n>', 'seed for the evaluation tasks and noise', num('--seed'), 1_000_003)
+    .option('--step-sizes <list>', 'size of adaptation step 1, 2, … comma-separated, the last repeating (default: the run\'s evalStepSizes, else fastLr)', stepSizes)
+    .option('--episodes <n>', 'episodes per task and step (default: the run\'s evalEpisodesPerTask, else episodesPerTask)', num('--episodes'))
+    .option('--env <name>', 'fail unless the run\'s policy is for this env')
+    .addOption(new Option('--task-source <which>', 'sampled new tasks (with --seed), or the MAML paper\'s test tasks (its scripts\' np.random.seed(1) draws); default: the run\'s evalTasks (paper preset: paper)').choices(['sampled', 'paper']))
     .addOption(new Option('--backend <name>', 'tensor backend (default: the run\'s)').choices([...BACKENDS]))
-    .action(async (o) => {
+    .action(async (o: EvalFlags) => {
       await runEval(o);
     });
 

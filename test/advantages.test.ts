@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { EpisodeBatch } from '../src/core/episodes.ts';
 import { NumericError } from '../src/core/errors.ts';
 import { Rng } from '../src/core/rng.ts';
-import { discountedReturns, gae, normalizePerGroup } from '../agents/advantages.ts';
+import { discountedReturns, gae, normalizePerGroup, stepWeights } from '../agents/advantages.ts';
 import { LinearFeatureBaseline } from '../agents/baseline.ts';
 import { computeAdvantages } from '../src/experiments/sampler.ts';
 
@@ -331,7 +331,7 @@ describe('computeAdvantages', () => {
   }
 
   it('sets the value after a truncated episode to 0 without bootstrapping (both references) and to the baseline\'s with it', () => {
-    const o = { gamma: 0.99, gaeLambda: 1, baselineObsClip: 0 };
+    const o = { gamma: 0.99, gaeLambda: 1, baselineObsClip: 0, lossWeighting: 'step' as const };
     const off = truncatedBatch();
     computeAdvantages(off, 1, { ...o, bootstrapTruncated: false });
     expect(Array.from(off.lastValues)).toEqual([0, 0]);
@@ -350,7 +350,7 @@ describe('computeAdvantages', () => {
   it('passes the observation clip on to the baseline', () => {
     const big = truncatedBatch();
     for (let i = 0; i < big.obs.length; i++) big.obs[i] *= 10; // up to 39: beyond the clip
-    const o = { gamma: 0.99, gaeLambda: 1, bootstrapTruncated: false };
+    const o = { gamma: 0.99, gaeLambda: 1, bootstrapTruncated: false, lossWeighting: 'step' as const };
     const clipped = computeAdvantages(truncatedBatch(), 1, { ...o, baselineObsClip: 10 });
     const sameAsClipped = computeAdvantages(truncatedBatch(), 1, { ...o, baselineObsClip: 0 });
     expect(Array.from(clipped)).toEqual(Array.from(sameAsClipped)); // obs ≤ 3.9: the clip is inactive
@@ -364,4 +364,36 @@ describe('computeAdvantages', () => {
     for (let i = 0; i < b.obs.length; i++) b.obs[i] *= k;
     return b;
   }
+});
+
+describe('step weighting', () => {
+  /** Two episodes of lengths 1 and 3 (horizon 4), values x. */
+  function unequal(): EpisodeBatch {
+    const b = new EpisodeBatch(2, 4, 1, 1);
+    b.lengths.set([1, 3]);
+    return b;
+  }
+
+  it("weighs every step alike ('step', rllab) or every episode alike ('episode', pytorch-maml-rl)", () => {
+    const b = unequal();
+    expect(Array.from(stepWeights(b, 0, 2, 'step'))).toEqual([0.25, 0, 0, 0, 0.25, 0.25, 0.25, 0]);
+    const w = Array.from(stepWeights(b, 0, 2, 'episode'));
+    expect(w.map((x) => +x.toFixed(12))).toEqual([0.5, 0, 0, 0, 1 / 6, 1 / 6, 1 / 6, 0].map((x) => +x.toFixed(12)));
+    // Equal lengths: the two agree.
+    const even = new EpisodeBatch(2, 3, 1, 1);
+    even.lengths.set([3, 3]);
+    expect(Array.from(stepWeights(even, 0, 2, 'episode')).map((x) => +x.toFixed(12))).toEqual(Array.from(stepWeights(even, 0, 2, 'step')).map((x) => +x.toFixed(12)));
+  });
+
+  it("normalizes with pytorch-maml-rl's weighted_normalize under 'episode' (hand-computed)", () => {
+    const b = unequal();
+    const x = Float64Array.from([4, 0, 0, 0, 1, 2, 3, 0]);
+    // mean = (4 + mean(1, 2, 3)) / 2 = 3; variance = ((4−3)² + mean(4, 1, 0)) / 2 = 4/3.
+    normalizePerGroup(b, x, 2, 'episode');
+    const sd = Math.sqrt(4 / 3);
+    [1 / sd, 0, 0, 0, -2 / sd, -1 / sd, 0, 0].forEach((v, i) => expect(x[i]).toBeCloseTo(v, 6));
+    const y = Float64Array.from([4, 0, 0, 0, 1, 2, 3, 0]);
+    normalizePerGroup(b, y, 2, 'step'); // mean 2.5
+    expect(y[6]).toBeCloseTo(0.5 / Math.sqrt((2.25 + 2.25 + 0.25 + 0.25) / 4), 6);
+  });
 });

@@ -1,10 +1,13 @@
 /** The `metarl` command as a user runs it: Ctrl-C checkpoints and exits cleanly; eval reads the run. */
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../src/io/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../src/io/checkpoint.ts';
+import { resolveConfig } from '../src/io/config.ts';
+import { numParams } from '../agents/policy.ts';
+import { Rng } from '../src/core/rng.ts';
 
 const cli = ['--import', 'tsx', 'src/cli.ts'];
 
@@ -46,10 +49,32 @@ describe('metarl train / eval', () => {
     expect(saved.perTask[0]).toHaveLength(10);
   });
 
-  it('eval of a folder without a checkpoint fails with a clear message', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'metarl-empty-'));
-    const r = spawnSync(process.execPath, [...cli, 'eval', '--run', dir], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/cannot read checkpoint/);
-  });
+  it('eval of a folder without a checkpoint, or of a checkpoint from another env, exits 2 with one line', () => {
+    const evalOf = (...args: string[]) => spawnSync(process.execPath, [...cli, 'eval', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const expectOneLine = (r: ReturnType<typeof evalOf>, pattern: RegExp) => {
+      expect(r.status).toBe(2);
+      const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('error'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(pattern);
+    };
+    const empty = mkdtempSync(join(tmpdir(), 'metarl-empty-'));
+    expectOneLine(evalOf('--run', empty), /^error: --run: .* holds no checkpoint\.json/);
+    expectOneLine(evalOf('--run', join(empty, 'missing')), /^error: --run: .* does not exist/);
+
+    // A navigation policy dropped into a folder whose config.yaml says cheetah-velocity.
+    const nav = resolveConfig('pytorch-maml-rl');
+    const theta = new Float32Array(numParams({ obsDim: 2, actDim: 2, hidden: nav.hidden, activation: nav.activation, initStd: 1 }));
+    const mixed = mkdtempSync(join(tmpdir(), 'metarl-mixed-'));
+    saveCheckpoint(mixed, { batch: 1, theta, rng: new Rng(1).getState(), config: nav, backend: 'wasm' });
+    writeFileSync(join(mixed, 'config.yaml'), 'env: cheetah-velocity\n');
+    expectOneLine(evalOf('--run', mixed), /^error: --run: .*config\.yaml is for env cheetah-velocity but checkpoint\.json holds a policy for navigation/);
+    const navOnly = mkdtempSync(join(tmpdir(), 'metarl-nav-'));
+    saveCheckpoint(navOnly, { batch: 1, theta, rng: new Rng(1).getState(), config: nav, backend: 'wasm' });
+    expectOneLine(evalOf('--run', navOnly, '--env', 'cheetah-direction'), /^error: --run: .* holds a policy for env navigation, not cheetah-direction/);
+    // A checkpoint whose parameters do not fit its env's policy (another env's, or damaged).
+    const wrongSize = mkdtempSync(join(tmpdir(), 'metarl-size-'));
+    saveCheckpoint(wrongSize, { batch: 1, theta: new Float32Array(theta.length + 6), rng: new Rng(1).getState(), config: nav, backend: 'wasm' });
+    expectOneLine(evalOf('--run', wrongSize, '--tasks', '2', '--steps', '1'), /^error: theta: .* parameters given; .* has \d+ \(a checkpoint from another env or policy\?\)/);
+    expectOneLine(evalOf('--run', navOnly, '--step-sizes', '0.1,-2'), /^error: --step-sizes: expected positive numbers/);
+  }, 120_000);
 });

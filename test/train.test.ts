@@ -97,3 +97,29 @@ describe('learning smoke test (navigation)', () => {
     expect(ev.mean[1]).toBeGreaterThan(ev.mean[0] + 2 * ev.stderr[0]);
   });
 });
+
+describe('evaluation step-size schedule', () => {
+  it('uses evalStepSizes in order, the last repeating, and fastLr when none are given', async () => {
+    const cfg = resolveConfig('pytorch-maml-rl', { metaBatchSize: 4, episodesPerTask: 4 });
+    const theta = (await import('../agents/policy.ts')).initParams({ obsDim: 2, actDim: 2, hidden: cfg.hidden, activation: cfg.activation, initStd: cfg.initStd }, new (await import('../src/core/rng.ts')).Rng(5));
+    const run = (o: { stepSizes?: number[]; cfgSizes?: number[] }) =>
+      evaluateAdaptation({ ...cfg, evalStepSizes: o.cfgSizes ?? [] }, theta, { tasks: 4, steps: 3, seed: 7, stepSizes: o.stepSizes });
+    const byDefault = await run({});
+    const explicit = await run({ stepSizes: [0.1, 0.1, 0.1] });
+    const fromConfig = await run({ cfgSizes: [0.1, 0.5] });
+    const flagWins = await run({ cfgSizes: [0.3], stepSizes: [0.1, 0.5, 0.5] });
+    expect(byDefault.stepSizes).toEqual([0.1, 0.1, 0.1]);
+    expect(byDefault.perTask).toEqual(explicit.perTask); // fastLr is 0.1
+    expect(fromConfig.stepSizes).toEqual([0.1, 0.5, 0.5]);
+    expect(fromConfig.perTask.slice(0, 2)).toEqual(byDefault.perTask.slice(0, 2)); // same first step
+    expect(fromConfig.perTask[2]).not.toEqual(byDefault.perTask[2]); // a larger second step
+    expect(flagWins.perTask).toEqual(fromConfig.perTask);
+    expect(fromConfig.episodesPerTask).toBe(4);
+    // An explicit task list (the paper's test goals) replaces the drawn tasks.
+    const { paperTestTasks } = await import('../src/experiments/paperTasks.ts');
+    const listed = await evaluateAdaptation(cfg, theta, { tasks: 99, steps: 0, seed: 7, taskList: paperTestTasks('navigation', 3) });
+    expect(listed.perTask[0]).toHaveLength(3);
+    // The first paper goal is (−0.083, 0.220): a return near −0.23·100 for a policy that barely moves.
+    expect(listed.perTask[0][0]).toBeLessThan(-5);
+  });
+});

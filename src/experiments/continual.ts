@@ -17,7 +17,7 @@ import { stringify as toYaml } from 'yaml';
 import { Rng, deriveSeed } from '../core/rng.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
-import { loadCheckpoint, writeFileAtomic } from '../io/checkpoint.ts';
+import { loadRunCheckpoint, writeFileAtomic } from '../io/checkpoint.ts';
 import { JsonlLog } from '../io/jsonl.ts';
 import type { AnyVectorEnv } from '../core/env.ts';
 import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
@@ -189,7 +189,7 @@ export function continualRunDir(cfg: Config, c: ContinualConfig): string {
 
 /** Reads θ_0 from a meta-training run folder, checked against the env's policy size. */
 function readInit(init: string, spec: PolicySpec): Float32Array {
-  const ck = loadCheckpoint(init);
+  const ck = loadRunCheckpoint(init, 'init');
   if (ck.theta.length !== numParams(spec)) {
     throw new ConfigError('init', `${init} holds ${ck.theta.length} parameters; this env and policy need ${numParams(spec)} (same env, hidden and activation?)`);
   }

@@ -56,7 +56,7 @@ export async function adaptAndMeasure(m: Measurer, tasks: unknown[], theta: Floa
   for (let s = 0; s <= K; s++) {
     const eps = await sampleEpisodes({ lanes: m.lanes, spec: m.spec, episodesPerTask: m.episodesPerTask }, tasks, params, rng);
     returns.push(meanReturnsPerTask(eps, T, m.episodesPerTask));
-    const arrays = toTaskArrays(eps, T, computeAdvantages(eps, T, m.advantages));
+    const arrays = toTaskArrays(eps, T, computeAdvantages(eps, T, m.advantages), m.advantages.lossWeighting);
     if (s === 0) pre = arrays;
     post = arrays;
     postParams = params;

@@ -1,36 +1,59 @@
 /**
  * Adaptation evaluation: on new tasks, the mean return after 0, 1, …, K inner steps. Each step
- * samples fresh episodes with the current (adapted) parameters and adapts on them, as during
- * meta-training. Returns are averaged per task, then over tasks (standard error across tasks).
+ * samples fresh episodes with the current (adapted) parameters and adapts on them with that
+ * step's size (the MAML paper's evaluation: 0.1 for the first step, 0.05 after on the cheetah).
+ * Returns are averaged per task, then over tasks (standard error across tasks).
  */
 import { Rng } from '../core/rng.ts';
 import type { Config } from '../io/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { adaptFlat, disposeTaskData } from '../../agents/maml.ts';
+import { numParams } from '../../agents/policy.ts';
 import { MetaLearner } from './metaBatch.ts';
 import { computeAdvantages, sampleEpisodes, toTaskData } from './sampler.ts';
 
 export interface EvalOptions {
   tasks: number;
   steps: number;
+  /** Episodes per task and step (default: the config's evalEpisodesPerTask, else episodesPerTask). */
   episodesPerTask?: number;
+  /** Size of step 1, 2, … (the last repeats; default: the config's evalStepSizes, else fastLr). */
+  stepSizes?: number[];
+  /** These tasks instead of `tasks` drawn from the env's distribution (e.g. the paper's). */
+  taskList?: unknown[];
   seed: number;
   onProgress?: (done: number, total: number) => void;
 }
 
 export interface EvalResult {
   steps: number[];
+  /** Step size used for step s + 1 (s = 0 … K − 1). */
+  stepSizes: number[];
+  episodesPerTask: number;
   mean: number[];
   stderr: number[];
   /** perTask[s][j]: mean return on task j after s steps. */
   perTask: number[][];
 }
 
+/** The size of each of `steps` adaptation steps: `sizes` in order, the last one repeating. */
+export function stepSchedule(sizes: number[], fallback: number, steps: number): number[] {
+  const given = sizes.length > 0 ? sizes : [fallback];
+  return Array.from({ length: steps }, (_, i) => given[Math.min(i, given.length - 1)]);
+}
+
 export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: EvalOptions): Promise<EvalResult> {
   const chunk = cfg.metaBatchSize;
-  const learner = await MetaLearner.create({ ...cfg, episodesPerTask: o.episodesPerTask ?? cfg.episodesPerTask }, { metaUpdates: false });
+  const episodes = o.episodesPerTask ?? (cfg.evalEpisodesPerTask || cfg.episodesPerTask);
+  const sizes = stepSchedule(o.stepSizes ?? cfg.evalStepSizes, cfg.fastLr, o.steps);
+  const learner = await MetaLearner.create({ ...cfg, episodesPerTask: episodes }, { metaUpdates: false });
   const M = learner.cfg.episodesPerTask;
+  if (theta.length !== numParams(learner.spec)) {
+    await learner.close();
+    throw new ConfigError('theta', `${theta.length} parameters given; a ${cfg.hidden.join('×')} ${cfg.activation} policy for ${cfg.env} has ${numParams(learner.spec)} (a checkpoint from another env or policy?)`);
+  }
   const rng = new Rng(o.seed);
-  const allTasks = learner.taskSource.sampleTasks(o.tasks, rng);
+  const allTasks = o.taskList ?? learner.taskSource.sampleTasks(o.tasks, rng);
   const perTask: number[][] = Array.from({ length: o.steps + 1 }, () => []);
   try {
     for (let c = 0; c < allTasks.length; c += chunk) {
@@ -47,8 +70,8 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
           perTask[s].push(sum / M);
         }
         if (s < o.steps) {
-          const data = toTaskData(eps, chunk, computeAdvantages(eps, chunk, cfg));
-          params = adaptFlat(learner.spec, params, data, cfg.fastLr);
+          const data = toTaskData(eps, chunk, computeAdvantages(eps, chunk, cfg), cfg.lossWeighting);
+          params = adaptFlat(learner.spec, params, data, sizes[s]);
           disposeTaskData(data);
         }
       }
@@ -63,5 +86,5 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
     const v = xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1);
     return Math.sqrt(v / xs.length);
   });
-  return { steps: perTask.map((_, s) => s), mean, stderr, perTask };
+  return { steps: perTask.map((_, s) => s), stepSizes: sizes, episodesPerTask: episodes, mean, stderr, perTask };
 }

@@ -155,7 +155,7 @@ export class MetaLearner {
         const t1 = clock();
         if (i === 0) returnBefore = eps.meanReturn();
         envSteps += eps.lengths.reduce((a, b) => a + b, 0);
-        params = await obj.addInnerStep(toTaskArrays(eps, T, computeAdvantages(eps, T, cfg)));
+        params = await obj.addInnerStep(toTaskArrays(eps, T, computeAdvantages(eps, T, cfg), cfg.lossWeighting));
         secondsSampling += t1 - t0;
         secondsInner += clock() - t1;
       }
@@ -166,7 +166,7 @@ export class MetaLearner {
       secondsSampling += clock() - t2;
 
       const t3 = clock();
-      await obj.setValidation(toTaskArrays(valid, T, computeAdvantages(valid, T, cfg)));
+      await obj.setValidation(toTaskArrays(valid, T, computeAdvantages(valid, T, cfg), cfg.lossWeighting));
       const gradient = await obj.metaGradient();
       assertFinite('meta-gradient', gradient);
       const lossBefore = await obj.lossAtOld();

@@ -10,7 +10,7 @@ import { Rng, deriveSeed } from '../core/rng.ts';
 import { rollout$, toEpisodes } from '../streams/rollout.ts';
 import { type PolicySpec, HostPolicy } from '../../agents/policy.ts';
 import { LinearFeatureBaseline } from '../../agents/baseline.ts';
-import { discountedReturns, gae, normalizePerGroup } from '../../agents/advantages.ts';
+import { type StepWeighting, discountedReturns, gae, normalizePerGroup, stepWeights } from '../../agents/advantages.ts';
 import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents/maml.ts';
 
 export interface TaskSampler<T> {
@@ -98,6 +98,8 @@ export interface AdvantageOptions {
   bootstrapTruncated: boolean;
   /** Clip observations to ±this in the baseline's features (0: no clip). */
   baselineObsClip: number;
+  /** How steps weigh in the advantage normalization (and the losses: see toTaskArrays). */
+  lossWeighting: StepWeighting;
 }
 
 /**
@@ -115,17 +117,18 @@ export function computeAdvantages(b: EpisodeBatch, numTasks: number, o: Advantag
     bl.predict(b, values, t * M, (t + 1) * M);
     for (let e = t * M; e < (t + 1) * M; e++) b.finishPath(e, o.bootstrapTruncated ? bl.predictFinal(b, e) : 0);
   }
-  return normalizePerGroup(b, gae(b, values, o.gamma, o.gaeLambda), M);
+  return normalizePerGroup(b, gae(b, values, o.gamma, o.gaeLambda), M, o.lossWeighting);
 }
 
-/** Per-task arrays of an EpisodeBatch whose episodes are grouped by task. */
-export function toTaskArrays(b: EpisodeBatch, numTasks: number, advantages: Float64Array): TaskArrays[] {
-  const N = (b.numEpisodes / numTasks) * b.horizon;
-  const mask = b.mask();
+/**
+ * Per-task arrays of an EpisodeBatch whose episodes are grouped by task; each task's row weights
+ * make its losses the mean over real steps under `weighting` (agents/advantages.ts stepWeights).
+ */
+export function toTaskArrays(b: EpisodeBatch, numTasks: number, advantages: Float64Array, weighting: StepWeighting = 'step'): TaskArrays[] {
+  const M = b.numEpisodes / numTasks;
+  const N = M * b.horizon;
   return Array.from({ length: numTasks }, (_, t) => {
-    const w = mask.slice(t * N, (t + 1) * N);
-    const count = w.reduce((a, c) => a + c, 0);
-    for (let i = 0; i < N; i++) w[i] /= count;
+    const w = Float32Array.from(stepWeights(b, t * M, (t + 1) * M, weighting));
     return {
       rows: N,
       obs: b.obs.slice(t * N * b.obsDim, (t + 1) * N * b.obsDim),
@@ -137,6 +140,6 @@ export function toTaskArrays(b: EpisodeBatch, numTasks: number, advantages: Floa
 }
 
 /** Per-task tensors of an EpisodeBatch whose episodes are grouped by task. */
-export function toTaskData(b: EpisodeBatch, numTasks: number, advantages: Float64Array): TaskData[] {
-  return toTaskArrays(b, numTasks, advantages).map(taskDataFromArrays);
+export function toTaskData(b: EpisodeBatch, numTasks: number, advantages: Float64Array, weighting: StepWeighting = 'step'): TaskData[] {
+  return toTaskArrays(b, numTasks, advantages, weighting).map(taskDataFromArrays);
 }

@@ -67,9 +67,11 @@ export const ConfigSchema = z
     cheetahDynamics: z.enum(CHEETAH_DYNAMICS).describe("cheetah envs: 'gym' (pytorch-maml-rl: frame skip 5, root velocity) or 'rllab' (MAML paper: frame skip 1, centre-of-mass velocity and position)"),
     bootstrapTruncated: z.boolean().describe('at the time limit, bootstrap from the baseline\'s value of the last observation (false: value 0, as both references do)'),
     baselineObsClip: z.number().min(0).describe('clip observations to ±this in the linear baseline\'s features (rllab: 10; 0 = no clip, pytorch-maml-rl)'),
+    lossWeighting: z.enum(['step', 'episode']).describe("how steps weigh in losses and advantage normalization: 'step' (rllab) or 'episode', the mean of per-episode means (pytorch-maml-rl); equal when episodes have equal lengths"),
     lineSearchKl: z.enum(LINE_SEARCH_KL).describe("KL the TRPO line search bounds: 'old-new' = KL(old ‖ new) (rllab) or 'new-old' = KL(new ‖ old) (pytorch-maml-rl)"),
     evalStepSizes: z.array(z.number().positive()).describe('eval: step size of adaptation step 1, 2, … (the last repeats; empty: fastLr for every step)'),
     evalEpisodesPerTask: int(0).describe('eval: episodes per task and adaptation step (0: episodesPerTask)'),
+    evalTasks: z.enum(['sampled', 'paper']).describe("eval: new tasks 'sampled' from the env's distribution (with the eval seed) or the MAML paper's test tasks ('paper': its scripts' np.random.seed(1) draws)"),
     modelFile: z.string().min(1).optional().describe('MJCF file replacing the built-in half-cheetah model (cheetah envs)'),
     workers: int(0).describe('worker threads for sampling (two lanes of this many) and for the meta-update (0 = main thread only)'),
     robot: z.record(z.string(), z.unknown()).optional().describe('env ros: the robot description (url, topics, action, reward, tasks, safety; docs/ros.md)'),
@@ -106,9 +108,11 @@ const base: Config = {
   cheetahDynamics: 'gym',
   bootstrapTruncated: false,
   baselineObsClip: 0,
+  lossWeighting: 'episode',
   lineSearchKl: 'new-old',
   evalStepSizes: [],
   evalEpisodesPerTask: 0,
+  evalTasks: 'sampled',
   workers: 0,
   bridge: { host: '127.0.0.1', port: 8765, binary: true, callTimeoutMs: 10_000, acceptTimeoutMs: 600_000, maxMessageBytes: 1 << 20, stallTimeoutMs: 0, maxRateHz: 0 },
   checkpointEvery: 10,
@@ -119,7 +123,8 @@ const base: Config = {
 export const PRESETS = {
   /**
    * tristandeleu/pytorch-maml-rl's configs: 2×64 tanh, 20 tasks × 20 episodes, TRPO; no bootstrap
-   * at the time limit, no clip in the baseline's features, line search on KL(new ‖ old).
+   * at the time limit, no clip in the baseline's features, per-episode means, line search on
+   * KL(new ‖ old).
    */
   'pytorch-maml-rl': base,
   /**
@@ -127,7 +132,7 @@ export const PRESETS = {
    * acting in [-1, 1] mapped onto each env's range, baseline features clipped to ±10, line search
    * on KL(old ‖ new), and its evaluation's step sizes (per env below).
    */
-  paper: { ...base, hidden: [100, 100], activation: 'relu', actionScale: 1, baselineObsClip: 10, lineSearchKl: 'old-new' },
+  paper: { ...base, hidden: [100, 100], activation: 'relu', actionScale: 1, baselineObsClip: 10, lossWeighting: 'step', lineSearchKl: 'old-new', evalTasks: 'paper' },
   /** A short run for the quick start: fewer tasks and batches, same algorithm. */
   quick: { ...base, metaBatchSize: 10, episodesPerTask: 10, numBatches: 15, hvpSubsample: 0.2 },
 } satisfies Record<string, Config>;
@@ -238,7 +243,7 @@ export function upgradeConfig(saved: Record<string, unknown>): Config {
   if (ctrlCostOn === 'sampled') {
     throw new ConfigError('ctrlCostOn', "this run charged the control cost on the unclipped sample, a setting retired because no reference does that (docs/reproducing.md); retrain it");
   }
-  const before = 'lineSearchKl' in saved ? {} : { actionScale: undefined, cheetahDynamics: 'gym', bootstrapTruncated: true, baselineObsClip: 10, lineSearchKl: 'old-new', evalStepSizes: [], evalEpisodesPerTask: 0 };
+  const before = 'lineSearchKl' in saved ? {} : { actionScale: undefined, cheetahDynamics: 'gym', bootstrapTruncated: true, baselineObsClip: 10, lossWeighting: 'step', lineSearchKl: 'old-new', evalStepSizes: [], evalEpisodesPerTask: 0 };
   return validateConfig({ ...defaults, ...before, ...rest });
 }
 

@@ -51,7 +51,7 @@ function textWidth(item: TextItem, text: unknown): number {
 (vega as unknown as { textMetrics: { width: typeof textWidth } }).textMetrics.width = textWidth;
 
 /** Shared look: white background (PNGs are not transparent), one font, readable sizes. */
-const BASE_CONFIG = {
+export const BASE_CONFIG = {
   background: 'white',
   padding: 12,
   font: `${FONT_FAMILY}, sans-serif`,
@@ -292,7 +292,7 @@ export function metricBarsChart(bars: MetricBar[], opts: MetricBarsOptions): Top
   };
 }
 
-function chartTitle(opts: { title: string; subtitle?: string }): { text: string; subtitle?: string } {
+export function chartTitle(opts: { title: string; subtitle?: string }): { text: string; subtitle?: string } {
   return opts.subtitle ? { text: opts.title, subtitle: opts.subtitle } : { text: opts.title };
 }
 
