@@ -44,6 +44,7 @@ interface TrainFlags {
   seed?: number;
   out?: string;
   resume?: string;
+  init?: string;
   backend?: string;
   numBatches?: number;
   firstOrder?: boolean;
@@ -118,6 +119,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     const r = await train(cfg, {
       backend,
       resumeDir: flags.resume,
+      initDir: flags.init,
       log: (line) => process.stderr.write(`${line}\n`),
       onBatch: (b, total, m) => progress.update(b, total, m),
       shouldStop: stop.requested,
@@ -220,6 +222,7 @@ export function buildProgram(): Command {
       .option('--seed <n>', 'random seed', num('--seed'))
       .option('--out <dir>', 'folder for run folders (default runs)')
       .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
+      .option('--init <run>', 'start from this run\'s meta-parameters (e.g. pretrained/navigation) instead of a random init')
       .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
       .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
       .option('--first-order', 'first-order MAML (no second-order terms)')

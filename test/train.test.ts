@@ -123,3 +123,16 @@ describe('evaluation step-size schedule', () => {
     expect(listed.perTask[0][0]).toBeLessThan(-5);
   });
 });
+
+describe('train --init', () => {
+  it('starts a new run from another run\'s meta-parameters, and refuses one of another size', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-init-'));
+    const a = await train(tiny(out, { numBatches: 1 }), { backend: 'wasm' });
+    const b = await train(tiny(out, { seed: 2 }), { backend: 'wasm', initDir: a.runDir, shouldStop: () => true });
+    expect(b.batchesDone).toBe(0);
+    expect(Array.from(b.theta)).toEqual(Array.from(a.theta));
+    expect(Array.from(loadCheckpoint(b.runDir).theta)).toEqual(Array.from(a.theta));
+    await expect(train(tiny(out, { hidden: [8] }), { backend: 'wasm', initDir: a.runDir })).rejects.toThrow(/--init: .* holds \d+ parameters/);
+    await expect(train(tiny(out), { backend: 'wasm', initDir: a.runDir, resumeDir: a.runDir })).rejects.toThrow(/--init: a resumed run/);
+  });
+});

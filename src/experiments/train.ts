@@ -6,11 +6,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Rng } from '../core/rng.ts';
-import { NumericError, assertFinite } from '../core/errors.ts';
+import { ConfigError, NumericError, assertFinite } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
-import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { type Checkpoint, hasCheckpoint, loadCheckpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
-import { initParams } from '../../agents/policy.ts';
+import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -20,6 +20,8 @@ export interface TrainOptions {
   backend: string;
   /** Existing run folder to continue; its config is used. */
   resumeDir?: string;
+  /** Run folder (e.g. pretrained/navigation) whose meta-parameters start a new run instead of a random init. */
+  initDir?: string;
   /** Called after every meta-batch. */
   onBatch?: (batch: number, total: number, m: BatchMetrics) => void;
   /** Checked between meta-batches: when it returns true, checkpoint and stop. */
@@ -59,9 +61,19 @@ export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
   };
 }
 
+/** A run's meta-parameters as the start of a new run, checked against this run's policy. */
+function initTheta(ck: Checkpoint, spec: PolicySpec, dir: string): Float32Array {
+  if (ck.theta.length !== numParams(spec)) {
+    throw new ConfigError('--init', `${dir} holds ${ck.theta.length} parameters (a ${ck.config.hidden.join('×')} ${ck.config.activation} policy for ${ck.config.env}); this run's policy has ${numParams(spec)} (same observation and action sizes, hidden and activation?)`);
+  }
+  return ck.theta;
+}
+
 export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainResult> {
   let cfg = cfgIn;
   let resumed: Checkpoint | null = null;
+  if (opts.resumeDir && opts.initDir) throw new ConfigError('--init', 'a resumed run continues from its own checkpoint; drop --init');
+  const init = opts.initDir ? loadRunCheckpoint(opts.initDir, '--init') : null;
   if (opts.resumeDir) {
     if (!hasCheckpoint(opts.resumeDir)) throw new Error(`--resume: ${opts.resumeDir} holds no checkpoint.json`);
     resumed = loadCheckpoint(opts.resumeDir);
@@ -80,7 +92,8 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
       runDir = newRunDir(cfg);
       mkdirSync(runDir, { recursive: true });
       const seeded = new Rng(cfg.seed);
-      start = { batch: 0, theta: initParams(learner.spec, seeded), rng: seeded.getState(), config: cfg, backend: opts.backend };
+      const theta = initParams(learner.spec, seeded); // drawn either way, so the generator's state is the same
+      start = { batch: 0, theta: init ? initTheta(init, learner.spec, opts.initDir!) : theta, rng: seeded.getState(), config: cfg, backend: opts.backend };
     }
     writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
     const log = new JsonlLog(join(runDir, METRICS_FILE));
