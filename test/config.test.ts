@@ -34,7 +34,7 @@ describe('config', () => {
     const paperDir = resolveConfig('paper', {}, { env: 'cheetah-direction' });
     expect([paperDir.maxKl, paperDir.episodesPerTask, paperDir.numBatches]).toEqual([0.02, 20, 100]);
     const paperNav = resolveConfig('paper', {}, { env: 'navigation' });
-    expect([paperNav.actionScale, paperNav.fastLr, paperNav.evalStepSizes, paperNav.metaBatchSize]).toEqual([1, 0.5, [0.5, 0.25], 20]);
+    expect([paperNav.actionScale, paperNav.fastLr, paperNav.evalStepSizes, paperNav.metaBatchSize]).toEqual([1, 0.1, [0.1, 0.05], 20]);
     expect(resolveConfig('pytorch-maml-rl').actionScale).toBeUndefined(); // navigation's own [-0.1, 0.1]
     expect(resolveConfig('pytorch-maml-rl', { env: 'cheetah-velocity', actionScale: 1 }).actionScale).toBe(1);
     expect(resolveConfig('pytorch-maml-rl', {}, { env: 'cheetah-velocity', workers: 1 }).workers).toBe(1);

@@ -143,9 +143,12 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 /**
  * What changes per env. pytorch-maml-rl's cheetah configs: 40 tasks, horizon 100, its
  * `NormalizedActionWrapper(scale=10)`. The paper's runs, from the policies its Fig. 5 evaluates
- * (cbfinn/maml_rl `maml_examples/test_maml_*.py` and the file names they load):
- *   navigation          20 tasks × 20 episodes, inner step 0.5, 100 batches; eval steps 0.5 then
- *                       0.25 on 4000 samples (40 episodes of ≤ 100 steps)
+ * (cbfinn/maml_rl `maml_examples/test_maml_*.py` and the file names they load) and its appendix
+ * ("α = 0.1 for the first step, 0.05 for all future steps"):
+ *   navigation          20 tasks × 20 episodes, inner step 0.1, 100 batches; eval steps 0.1 then
+ *                       0.05 on 4000 samples (40 episodes of ≤ 100 steps). The repository's
+ *                       point scripts use 0.5 instead; measured here, 0.5 learns worse
+ *                       (docs/reproducing.md)
  *   cheetah-velocity    rllab env, horizon 200, 40 tasks × 10 episodes, max KL 0.01, 475 batches;
  *                       eval steps 0.1 then 0.05 on 20 episodes
  *   cheetah-direction   rllab env, horizon 200, 40 tasks × 20 episodes, max KL 0.02, 100 batches;
@@ -158,7 +161,7 @@ const PER_ENV: Record<PresetName, Partial<Record<EnvName, Partial<Config>>>> = {
     'cheetah-direction': { metaBatchSize: 40, horizon: 100, actionScale: 10 },
   },
   paper: {
-    navigation: { fastLr: 0.5, numBatches: 100, evalStepSizes: [0.5, 0.25], evalEpisodesPerTask: 40 },
+    navigation: { numBatches: 100, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 40 },
     'cheetah-velocity': { cheetahDynamics: 'rllab', metaBatchSize: 40, episodesPerTask: 10, horizon: 200, numBatches: 475, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
     'cheetah-direction': { cheetahDynamics: 'rllab', metaBatchSize: 40, horizon: 200, maxKl: 0.02, numBatches: 100, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
   },
