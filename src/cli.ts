@@ -1,35 +1,26 @@
 /**
  * `metarl`: meta-train, evaluate and try out the agent.
  *   metarl train --env navigation [--preset P] [--config f.yaml] [--seed N] [--out DIR] [--resume DIR]
- *   metarl eval --run DIR [--tasks 100] [--steps 3]
+ *   metarl eval --run DIR [--tasks 100] [--steps 3] [--step-sizes a,b] [--task-source paper|sampled]
+ *   metarl plot RUN [RUN...] [--out DIR]
  *   metarl quickstart            (what `npm start` runs: a short training, then an evaluation)
  * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, NumericError } from './core/errors.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
-import { loadRunCheckpoint, writeFileAtomic } from './io/checkpoint.ts';
 import { train } from './experiments/train.ts';
 import type { BatchMetrics } from './experiments/metaBatch.ts';
-import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
-import { paperTestTasks } from './experiments/paperTasks.ts';
-import { type TaskRecord, resumeContinual, runContinual } from './experiments/continual.ts';
+import { type EvalFlags, runEval, stepSizes } from './cliEval.ts';
+import { resumeContinual, runContinual } from './experiments/continual.ts';
+import { describeContinualFields, printSummary, taskProgress } from './cliContinual.ts';
 import { loadState } from './experiments/continualState.ts';
 import { plotRun } from './experiments/continualReport.ts';
 import { plotKind, plotTrainingRuns } from './experiments/trainingFigures.ts';
-import { pairedWithMer } from './experiments/continualReportText.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig, ContinualSchema, parseMethods, validateContinual } from './experiments/continualConfig.ts';
-import { CONTINUAL_METHODS, type ContinualResults, type Interval, SCHEDULES } from './experiments/continualTypes.ts';
-import type { z } from 'zod';
-
-function describeContinualFields(): string {
-  return Object.entries(ContinualSchema.shape)
-    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
-    .join('\n');
-}
+import { CONTINUAL_DEFAULTS, parseMethods, validateContinual } from './experiments/continualConfig.ts';
+import { CONTINUAL_METHODS, SCHEDULES } from './experiments/continualTypes.ts';
 
 const num = (field: string) => (v: string) => {
   const x = Number(v);
@@ -131,80 +122,6 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     progress.stop();
     stop.dispose();
   }
-}
-
-/** One progress line per finished task (the count goes on where a resumed run left off). */
-function taskProgress(c: ContinualConfig): (t: TaskRecord) => void {
-  const total = c.seeds * c.methods.length * c.tasks;
-  return (t) => {
-    const done = (t.seed - 1) * c.methods.length * c.tasks + (c.methods as string[]).indexOf(t.method) * c.tasks + t.task + 1;
-    process.stderr.write(`continual ${done}/${total}: seed ${t.seed} ${t.method} task ${t.task + 1}/${c.tasks}: return before ${t.returnBefore.toFixed(1)} after ${t.returnsAfter.at(-1)!.toFixed(1)} (${t.seconds.toFixed(1)} s)\n`);
-  };
-}
-
-function printSummary(r: ContinualResults): void {
-  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds`);
-  const fmt = (iv: Interval) => `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`;
-  for (const [method, m] of Object.entries(r.summary)) {
-    console.log(`  ${method.padEnd(9)} ACC ${fmt(m.acc)}  LA ${fmt(m.la)}  BWT ${fmt(m.bwt)}  FWT ${fmt(m.fwt)}  forgetting ${fmt(m.forgetting)}`);
-  }
-  const pairs = pairedWithMer(r);
-  if (pairs.length > 0) console.log('paired by seed, mean difference [95% CI]:');
-  for (const { other, d } of pairs) {
-    console.log(`  mer − ${other.padEnd(9)} ACC ${fmt(d.acc)}  LA ${fmt(d.la)}  forgetting ${fmt(d.forgetting)}`);
-  }
-}
-
-function printEval(r: EvalResult, tasks: number): void {
-  console.log(`adaptation on ${tasks} new tasks, ${r.episodesPerTask} episodes per task and step (mean return ± standard error):`);
-  for (const s of r.steps) {
-    const size = s === 0 ? '' : ` (step size ${r.stepSizes[s - 1]})`;
-    console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}${size}`);
-  }
-}
-
-/** `--step-sizes 0.1,0.05`: positive numbers, comma-separated. */
-function stepSizes(v: string): number[] {
-  const xs = v.split(',').map((x) => Number(x.trim()));
-  if (v.trim() === '' || !xs.every((x) => Number.isFinite(x) && x > 0)) throw new ConfigError('--step-sizes', `expected positive numbers separated by commas (e.g. 0.1,0.05), got '${v}'`);
-  return xs;
-}
-
-interface EvalFlags {
-  run: string;
-  tasks: number;
-  steps: number;
-  seed: number;
-  backend?: string;
-  env?: string;
-  stepSizes?: number[];
-  episodes?: number;
-  taskSource?: 'paper' | 'sampled';
-}
-
-async function runEval(opts: EvalFlags): Promise<EvalResult> {
-  const ck = loadRunCheckpoint(opts.run, '--run', opts.env);
-  for (const [flag, v] of [['--tasks', opts.tasks], ['--steps', opts.steps], ['--episodes', opts.episodes ?? 1]] as const) {
-    if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
-  }
-  const backend = await initBackend(opts.backend ?? ck.config.backend);
-  process.stderr.write(`backend: ${backend}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
-  const source = opts.taskSource ?? ck.config.evalTasks;
-  const taskList = source === 'paper' ? paperTestTasks(ck.config.env, opts.tasks) : undefined;
-  const r = await evaluateAdaptation(ck.config, ck.theta, {
-    tasks: opts.tasks,
-    taskList,
-    steps: opts.steps,
-    seed: opts.seed,
-    stepSizes: opts.stepSizes,
-    episodesPerTask: opts.episodes,
-    onProgress: (d, t) => process.stderr.write(`  evaluated ${d}/${t} tasks\r`),
-  });
-  process.stderr.write('\n');
-  const record = { env: ck.config.env, tasks: opts.tasks, taskSource: source, seed: opts.seed, batch: ck.batch, backend, ...r };
-  writeFileAtomic(join(opts.run, 'eval.json'), JSON.stringify(record, null, 1));
-  printEval(r, opts.tasks);
-  return r;
 }
 
 export function buildProgram(): Command {

@@ -1,0 +1,63 @@
+/**
+ * `metarl eval`: a run folder's policy adapted on new tasks (the run's evaluation settings, or the
+ * flags'), printed as a table and saved as the folder's eval.json.
+ */
+import { join } from 'node:path';
+import { ConfigError } from './core/errors.ts';
+import { initBackend } from './tensor/backend.ts';
+import type { Config } from './io/config.ts';
+import { loadRunCheckpoint, writeFileAtomic } from './io/checkpoint.ts';
+import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
+import { paperTestTasks } from './experiments/paperTasks.ts';
+
+function printEval(r: EvalResult, tasks: number): void {
+  console.log(`adaptation on ${tasks} new tasks, ${r.episodesPerTask} episodes per task and step (mean return ± standard error):`);
+  for (const s of r.steps) {
+    const size = s === 0 ? '' : ` (step size ${r.stepSizes[s - 1]})`;
+    console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}${size}`);
+  }
+}
+
+/** `--step-sizes 0.1,0.05`: positive numbers, comma-separated. */
+export function stepSizes(v: string): number[] {
+  const xs = v.split(',').map((x) => Number(x.trim()));
+  if (v.trim() === '' || !xs.every((x) => Number.isFinite(x) && x > 0)) throw new ConfigError('--step-sizes', `expected positive numbers separated by commas (e.g. 0.1,0.05), got '${v}'`);
+  return xs;
+}
+
+export interface EvalFlags {
+  run: string;
+  tasks: number;
+  steps: number;
+  seed: number;
+  backend?: string;
+  env?: string;
+  stepSizes?: number[];
+  episodes?: number;
+  taskSource?: 'paper' | 'sampled';
+}
+
+export async function runEval(opts: EvalFlags): Promise<EvalResult> {
+  const ck = loadRunCheckpoint(opts.run, '--run', opts.env);
+  for (const [flag, v] of [['--tasks', opts.tasks], ['--steps', opts.steps], ['--episodes', opts.episodes ?? 1]] as const) {
+    if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
+  }
+  const backend = await initBackend((opts.backend ?? ck.config.backend) as Config['backend']);
+  process.stderr.write(`backend: ${backend}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
+  const source = opts.taskSource ?? ck.config.evalTasks;
+  const taskList = source === 'paper' ? paperTestTasks(ck.config.env, opts.tasks) : undefined;
+  const r = await evaluateAdaptation(ck.config, ck.theta, {
+    tasks: opts.tasks,
+    taskList,
+    steps: opts.steps,
+    seed: opts.seed,
+    stepSizes: opts.stepSizes,
+    episodesPerTask: opts.episodes,
+    onProgress: (d, t) => process.stderr.write(`  evaluated ${d}/${t} tasks\r`),
+  });
+  process.stderr.write('\n');
+  const record = { env: ck.config.env, tasks: opts.tasks, taskSource: source, seed: opts.seed, batch: ck.batch, backend, ...r };
+  writeFileAtomic(join(opts.run, 'eval.json'), JSON.stringify(record, null, 1));
+  printEval(r, opts.tasks);
+  return r;
+}
