@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../src/core/errors.ts';
-import { PRESETS, readConfigFile, resolveConfig, validateConfig } from '../src/io/config.ts';
+import { PRESETS, readConfigFile, resolveConfig, upgradeConfig, validateConfig } from '../src/io/config.ts';
 
 describe('config', () => {
   it('resolves preset ← file ← flags in that order', () => {
@@ -117,5 +117,18 @@ describe('CLI bad input', () => {
     const r = run('train', '--config', f, '--out', dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/error: maxKl: /);
+  });
+});
+
+describe('configs saved by earlier versions', () => {
+  it('load with the semantics their runs had, and a retired ctrlCostOn: sampled is refused', () => {
+    const { lineSearchKl, lossWeighting, bootstrapTruncated, baselineObsClip, cheetahDynamics, evalStepSizes, evalEpisodesPerTask, evalTasks, actionScale, ...old } = resolveConfig('pytorch-maml-rl', { env: 'cheetah-velocity' });
+    void [lineSearchKl, lossWeighting, bootstrapTruncated, baselineObsClip, cheetahDynamics, evalStepSizes, evalEpisodesPerTask, evalTasks, actionScale];
+    const up = upgradeConfig({ ...old, ctrlCostOn: 'clipped' });
+    expect([up.actionScale, up.bootstrapTruncated, up.baselineObsClip, up.lineSearchKl, up.lossWeighting, up.cheetahDynamics]).toEqual([undefined, true, 10, 'old-new', 'step', 'gym']);
+    expect(() => upgradeConfig({ ...old, ctrlCostOn: 'sampled' })).toThrow(/ctrlCostOn: .*retired/);
+    // A config of today round-trips unchanged.
+    const now = resolveConfig('paper', {}, { env: 'cheetah-direction' });
+    expect(upgradeConfig({ ...now })).toEqual(now);
   });
 });
