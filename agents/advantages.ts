@@ -56,7 +56,10 @@ export function stepWeights(b: EpisodeBatch, from: number, to: number, weighting
   const w = new Float64Array((to - from) * H);
   let steps = 0;
   for (let e = from; e < to; e++) steps += b.lengths[e];
-  const episodes = Math.max(to - from, 1);
+  // Empty episodes (a robot's first step discarded) hold no steps and carry no weight.
+  let episodes = 0;
+  for (let e = from; e < to; e++) if (b.lengths[e] > 0) episodes++;
+  episodes = Math.max(episodes, 1);
   for (let e = from; e < to; e++) {
     const n = b.lengths[e];
     const each = weighting === 'episode' ? 1 / (n * episodes) : 1 / steps;

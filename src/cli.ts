@@ -8,7 +8,8 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { ConfigError, NumericError } from './core/errors.ts';
+import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
+import type { BridgeStats } from './bridge/bridgeEnv.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { train } from './experiments/train.ts';
@@ -48,11 +49,16 @@ interface TrainFlags {
   token?: string;
 }
 
+/** A bridged env's counters of one meta-batch, for the progress line. */
+function envCounters(s: BridgeStats): string {
+  return `stops ${s.stops}, interrupted ${s.interruptedEpisodes}, reconnects ${s.reconnects}, rejected ${s.rejected}, clipped ${s.clippedActions}`;
+}
+
 function progressReporter(label: string) {
   const tty = Boolean(process.stderr.isTTY);
   const bar = tty
     ? new cliProgress.SingleBar(
-        { format: `${label} {bar} {value}/{total} | ETA {eta_formatted} | return before {before} after {after} | {secs}s/batch`, hideCursor: true },
+        { format: `${label} {bar} {value}/{total} | ETA {eta_formatted} | return before {before} after {after} | {secs}s/batch{env}`, hideCursor: true },
         cliProgress.Presets.shades_classic,
       )
     : null;
@@ -60,13 +66,13 @@ function progressReporter(label: string) {
   return {
     update(done: number, total: number, m: BatchMetrics) {
       const secs = (m.secondsSampling + m.secondsInner + m.secondsOuter).toFixed(1);
-      const payload = { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs };
+      const payload = { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs, env: m.env ? ` | ${envCounters(m.env)}` : '' };
       if (bar) {
         if (!started) bar.start(total, 0, payload);
         started = true;
         bar.update(done, payload);
       } else {
-        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${secs} s)\n`);
+        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${secs} s)${m.env ? `; ${envCounters(m.env)}` : ''}\n`);
       }
     },
     stop() {
@@ -75,16 +81,21 @@ function progressReporter(label: string) {
   };
 }
 
-/** SIGINT: first press stops after the current meta-batch (with a checkpoint), second aborts. */
-function interruptFlag(): { requested: () => boolean; dispose: () => void } {
-  let requested = false;
-  const onInt = () => {
-    if (requested) process.exit(130);
-    requested = true;
-    process.stderr.write('\nstopping after this meta-batch and writing a checkpoint (Ctrl-C again to abort)\n');
+/**
+ * Ctrl-C or SIGTERM: the first asks the run to stop (a simulator finishes its meta-batch; a robot
+ * is halted at once, see train.ts) and checkpoint; the second exits at once (a robot env's exit
+ * hook sends the stop action once more on the way out).
+ */
+function interruptFlag(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    process.stderr.write('\nstopping: a simulator finishes this meta-batch, a robot stops now; then a checkpoint is written (Ctrl-C again to abort)\n');
   };
-  process.on('SIGINT', onInt);
-  return { requested: () => requested, dispose: () => process.off('SIGINT', onInt) };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { signal: controller.signal, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
 }
 
 async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
@@ -113,7 +124,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
       initDir: flags.init,
       log: (line) => process.stderr.write(`${line}\n`),
       onBatch: (b, total, m) => progress.update(b, total, m),
-      shouldStop: stop.requested,
+      signal: stop.signal,
     });
     progress.stop();
     process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
@@ -282,6 +293,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof NumericError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 3;
+    }
+    if (e instanceof HaltedError) {
+      process.stderr.write(`${e.message}\n`);
+      return 130;
     }
     process.stderr.write(`error: ${(e as Error).message ?? e}\n`);
     return 1;

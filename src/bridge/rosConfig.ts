@@ -48,6 +48,7 @@ export const RosConfigSchema = z
     rate_hz: z.number().positive().max(1000).optional().describe('realtime mode: control rate'),
     max_episode_steps: posInt.describe('episode time limit in steps'),
     trigger_topic: rosName.optional().describe('lockstep: topic whose next message ends a step (default: the first observation topic)'),
+    sync: z.enum(['all', 'trigger']).default('all').describe('lockstep: a step waits for a message newer than the action on every observation topic (all) or on trigger_topic only (trigger: the other topics may be one step old)'),
     observation: z.array(ObservationEntrySchema).min(1).max(256).describe('observation entries, in order'),
     action: z
       .object({

@@ -3,28 +3,41 @@
  * built from a robot config (rosConfig.ts): observations from topic fields and expressions, actions
  * written into message fields, reward and termination from expressions, tasks from a TaskSpace.
  *
- * Timing: `lockstep` ends a step on the next message of the trigger topic after the action went
- * out; `realtime` ends it on a fixed-rate clock and samples the latest values.
- * Safety: actions are clipped to the bounds; the stop action goes out when observations stop
- * (`safety.timeout_ms`), when the agent stalls between steps, at the end of each episode, on close,
- * on process exit / Ctrl-C / crash, and as the first command after a reconnect (a closed socket
- * cannot carry it). A lost connection ends the running episode as truncated with the last
- * observation; the env reconnects with backoff and the next reset continues.
+ * Timing: `lockstep` ends a step when every observation topic (or, with `sync: trigger`, the
+ * trigger topic) has delivered a message newer than the action; `realtime` ends it on a fixed-rate
+ * clock and samples the latest values.
+ *
+ * Safety (docs/ros.md): actions are clipped to the bounds; the stop action goes out when
+ * observations stop (`safety.timeout_ms`, this thread), when the control loop stalls or its event
+ * loop is blocked (the stop guard: a worker thread with its own connection, stopGuard.ts), at the
+ * end of each episode, on close, on process exit / crash, and as the first command after a
+ * reconnect. `halt()` (the first Ctrl-C or SIGTERM) sends the stop and refuses every later action.
+ *
+ * A step that did not happen as commanded — interrupted by a disconnect, a timeout, stale data, the
+ * guard's stop or a halt — is not a transition: it comes back `discarded` (and truncated) and the
+ * episode ends at the step before it. Episodes that never get one answer in a row point to a
+ * misconfiguration, which stops the run (rosWatch.ts).
  */
 import type { VectorStepResult } from '../core/env.ts';
 import type { Rng } from '../core/rng.ts';
 import { Box } from '../core/spaces.ts';
-import { NumericError } from '../core/errors.ts';
+import { HaltedError, NumericError } from '../core/errors.ts';
 import { type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
-import { clipActions, onShutdown, RateLimiter, Watchdog, type WatchdogReason } from './safety.ts';
+import { clipActions, onShutdown, RateLimiter, Watchdog } from './safety.ts';
 import { sampleTasks } from './taskSpace.ts';
 import { RosbridgeClient, type RosbridgeOptions } from './rosbridge.ts';
 import { addTaskToScope, evaluateNumber, type RosPlan } from './rosConfig.ts';
+import { actionMessage } from './rosFields.ts';
+import { StopGuard } from './stopGuard.ts';
+import { type Outcome, ObservationBoard, failedEpisodeError, noFreshObservationError } from './rosWatch.ts';
 
 type Task = Record<string, unknown>;
 /** How long after advertising a topic we wait before a message there that must not be lost. */
 const ADVERTISE_SETTLE_MS = 250;
-type Outcome = 'ok' | 'disconnected' | 'timeout';
+/** Episodes in a row without one answered step before the run stops as misconfigured. */
+export const MAX_DEAD_EPISODES = 5;
+/** Reset attempts when the connection drops during a reset. */
+const RESET_ATTEMPTS = 4;
 
 export interface RosEnvOptions {
   /** Install the exit / signal / crash hook that sends the stop action (default true). */
@@ -33,61 +46,40 @@ export interface RosEnvOptions {
   client?: Partial<RosbridgeOptions>;
 }
 
-/** Reads a field path out of a message: a finite number (booleans as 0/1), or why not. */
-function readField(msg: unknown, path: (string | number)[]): number | string {
-  let v: unknown = msg;
-  for (const key of path) {
-    if (typeof v !== 'object' || v === null) return `no field ${path.join('.')}`;
-    v = (v as Record<string | number, unknown>)[key];
-  }
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v !== 'number' || !Number.isFinite(v)) return `field ${path.join('.')} is ${JSON.stringify(v) ?? 'missing'}, not a finite number`;
-  return v;
-}
-
-/** Writes `value` at `path` into `msg`, creating objects / arrays on the way. */
-function writeField(msg: Record<string, unknown>, path: (string | number)[], value: number): void {
-  let o: Record<string | number, unknown> = msg;
-  for (let i = 0; i < path.length - 1; i++) {
-    const next = o[path[i]];
-    if (typeof next !== 'object' || next === null) o[path[i]] = typeof path[i + 1] === 'number' ? [] : {};
-    o = o[path[i]] as Record<string | number, unknown>;
-  }
-  o[path[path.length - 1]] = value;
-}
-
 export class RosEnv implements BridgeVectorEnv<Task> {
   readonly num = 1;
+  readonly hardware = true;
   readonly observationSpace: Box;
   readonly actionSpace: Box;
   readonly maxEpisodeSteps: number;
   readonly stats = emptyStats();
   readonly client: RosbridgeClient;
   private readonly cfg: RosPlan['config'];
-  private readonly scope = new Map<string, unknown>();
-  private readonly topicSeq = new Map<string, number>();
-  private readonly wakers = new Set<() => void>();
+  private readonly board: ObservationBoard;
   private readonly obsWatchdog: Watchdog;
-  private readonly stallWatchdog: Watchdog;
   private readonly limiter: RateLimiter | null;
   private readonly offHooks: (() => void)[] = [];
+  private guard!: StopGuard;
   private task: Task = {};
   private running = false;
   private stepping = false;
   private t = 0;
   private lastObs: Float32Array;
   private nextTickAt = 0;
-  /** The last command sent was the stop action: watchdogs need not repeat it. */
+  /** The last command sent was the stop action: the observation watchdog need not repeat it. */
   private stopped = false;
   /** A stop could not be sent (disconnected): send it first thing after reconnecting. */
   private stopOwed = false;
-  /** The connection dropped during the running episode: its next step ends it (truncated). */
+  /** The connection dropped during the running episode: its next step ends it. */
   private interrupted = false;
-  /** The observation watchdog expired and nothing arrived since (realtime: hold the stop). */
+  /** Disconnects so far (a reset that saw one retries). */
+  private drops = 0;
+  /** The observation watchdog expired and nothing arrived since (its stop holds). */
   private observationsLost = false;
-  /** When the trigger topic last delivered (realtime mode checks the data is not stale). */
-  private lastTriggerAt = 0;
-  /** Topics are subscribed and advertised (after the first connection). */
+  private haltReason: string | null = null;
+  /** Episodes in a row that ended without one answered step, and why the last did. */
+  private deadEpisodes = 0;
+  private answeredThisEpisode = 0;
   private declared = false;
 
   private constructor(private readonly plan: RosPlan, options: RosEnvOptions) {
@@ -98,29 +90,41 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     this.actionSpace = new Box(c.action.low, c.action.high, [c.action.fields.length]);
     this.lastObs = new Float32Array(visible);
     this.limiter = c.safety.max_rate_hz ? new RateLimiter(c.safety.max_rate_hz) : null;
-    this.obsWatchdog = new Watchdog(c.safety.timeout_ms, (why) => {
+    this.board = new ObservationBoard(plan, () => {
+      this.stats.rejected++;
+    }, () => {
+      this.observationsLost = false;
+      this.obsWatchdog.kick();
+    });
+    this.obsWatchdog = new Watchdog(c.safety.timeout_ms, () => {
       this.observationsLost = true;
-      this.sendStop(why);
+      if (!this.stopped && !this.guard?.stopHolds) this.sendStop(); // not twice when the guard stopped it already
     });
-    this.stallWatchdog = new Watchdog(c.safety.timeout_ms, (why) => this.sendStop(why === 'timeout' ? 'stall' : why));
-    const k = c.connection;
-    this.client = new RosbridgeClient({
-      url: c.url, requestTimeoutMs: k.request_timeout_ms, maxMessageBytes: k.max_message_bytes,
-      reconnectInitialMs: k.reconnect_initial_ms, reconnectMaxMs: k.reconnect_max_ms, pingIntervalMs: k.ping_interval_ms,
-      onReject: () => { this.stats.rejected++; }, ...options.client,
-    });
-    for (const o of plan.observation) this.scope.set(o.name, 0);
-    if (options.stopOnShutdown !== false) this.offHooks.push(onShutdown(() => this.sendStop('shutdown')));
+    this.client = new RosbridgeClient({ ...clientOptions(plan), onReject: () => { this.stats.rejected++; }, ...options.client });
+    if (options.stopOnShutdown !== false) {
+      // A signal halts (stop now, no more actions); exit and crash paths send the stop once more.
+      this.offHooks.push(onShutdown((why) => (why === 'SIGINT' || why === 'SIGTERM' ? this.halt(why) : this.sendStop())));
+    }
     this.offHooks.push(this.client.onConnection((e) => this.onConnection(e)));
   }
 
-  /** Connects, subscribes to the observation topics and advertises the action topic. */
+  /** Connects, starts the stop guard, subscribes to the observation topics and advertises the action topic. */
   static async connect(plan: RosPlan, options: RosEnvOptions = {}): Promise<RosEnv> {
     const env = new RosEnv(plan, options);
     try {
       await env.client.connect();
+      env.guard = await StopGuard.start({
+        client: { ...clientOptions(plan), ...options.client, onReject: undefined as never },
+        topic: plan.config.action.topic,
+        type: plan.config.action.type,
+        stopMessage: env.message(plan.config.action.stop_action),
+        timeoutMs: plan.config.safety.timeout_ms,
+        startTimeoutMs: plan.config.connection.request_timeout_ms + 5000,
+      });
+      env.guard.onStop = () => { env.stats.stops++; };
     } catch (e) {
       for (const off of env.offHooks) off();
+      await env.client.close();
       throw e;
     }
     env.declare();
@@ -130,36 +134,12 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   private declare(): void {
     const c = this.cfg;
     this.declared = true;
-    const byTopic = new Map<string, { type: string; entries: { name: string; path: (string | number)[] }[] }>();
-    for (const o of this.plan.observation) {
-      if (!('topic' in o)) continue;
-      const g = byTopic.get(o.topic) ?? { type: o.type, entries: [] };
-      g.entries.push({ name: o.name, path: o.path });
-      byTopic.set(o.topic, g);
-    }
-    for (const [topic, g] of byTopic) {
-      this.topicSeq.set(topic, 0);
-      const values = new Float64Array(g.entries.length);
-      this.client.subscribe(topic, g.type, (msg) => {
-        // All fields of a message or none: a half-updated state would mix two instants.
-        for (let i = 0; i < g.entries.length; i++) {
-          const v = readField(msg, g.entries[i].path);
-          if (typeof v === 'string') return void this.stats.rejected++;
-          values[i] = v;
-        }
-        g.entries.forEach((e, i) => this.scope.set(e.name, values[i]));
-        this.topicSeq.set(topic, this.topicSeq.get(topic)! + 1);
-        if (topic === this.plan.triggerTopic) this.lastTriggerAt = performance.now();
-        this.observationsLost = false;
-        this.obsWatchdog.kick();
-        for (const wake of [...this.wakers]) wake();
-      }, { throttleRate: c.connection.throttle_rate_ms, queueLength: c.connection.queue_length });
-    }
+    this.board.subscribe(this.client, { throttleRate: c.connection.throttle_rate_ms, queueLength: c.connection.queue_length });
     this.client.advertise(c.action.topic, c.action.type);
     // A repeated reset message is not harmless: no resend; requestReset waits for the advertise instead.
     if (c.reset?.topic) this.client.advertise(c.reset.topic, c.reset.type, { resendFirst: false });
     // The first publish after advertise may be lost (REFERENCE §6); let it be a harmless stop.
-    this.publishAction(Float32Array.from(c.action.stop_action));
+    this.publishStop();
   }
 
   sampleTasks(n: number, rng: Rng): Task[] {
@@ -173,51 +153,85 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   setTasks(tasks: Task[]): void {
     if (tasks.length !== 1) throw new Error(`RosEnv.setTasks: expected 1 task (num = 1), got ${tasks.length}`);
     this.task = tasks[0];
-    addTaskToScope(this.scope, this.task);
+    addTaskToScope(this.board.scope, this.task);
+  }
+
+  /** Whether halt() was called (the env takes no more actions). */
+  get halted(): boolean {
+    return this.haltReason !== null;
+  }
+
+  /**
+   * Stops the robot for good: sends the stop action now (from this thread and from the guard's),
+   * ends the running episode (a step in flight comes back discarded) and refuses every later
+   * action; reset() then throws a HaltedError.
+   */
+  halt(reason = 'halt'): void {
+    if (this.haltReason === null) this.haltReason = reason;
+    this.guard?.halt();
+    this.obsWatchdog.disarm();
+    this.sendStop();
+    this.board.wakeAll();
   }
 
   /** Stops the robot, resets it (service or topic), and resolves with the first fresh observation. */
   async reset(): Promise<Float32Array> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.halted) throw new HaltedError(this.haltReason!);
+      const drops = this.drops;
+      try {
+        return await this.resetOnce();
+      } catch (e) {
+        // A connection lost around the reset is retried like one lost mid-step (after the reconnect).
+        if (this.halted || this.drops === drops || attempt >= RESET_ATTEMPTS) throw e;
+      }
+    }
+  }
+
+  private async resetOnce(): Promise<Float32Array> {
     if (this.running) this.endEpisode();
     const c = this.cfg;
     const resetTimeout = c.reset?.timeout_ms ?? c.connection.step_timeout_ms;
-    if ((await this.waitUntil(() => this.client.connected, c.connection.reconnect_wait_ms, { failOnDisconnect: false })) !== 'ok') {
+    if ((await this.board.waitUntil(this.client, () => this.client.connected, c.connection.reconnect_wait_ms, { failOnDisconnect: false })) !== 'ok') {
       throw new Error(`RosEnv.reset: not connected to ${c.url} (waited ${c.connection.reconnect_wait_ms} ms for a reconnect)`);
     }
-    const stop = Float32Array.from(c.action.stop_action);
     const trigger = this.plan.triggerTopic;
     let before: Map<string, number>;
     if (c.mode === 'lockstep' && c.reset) {
       // Lockstep sims answer every command, including the stop that ended the last episode: let that
       // answer arrive first so that it is not taken for the post-reset observation.
-      const seq = this.seq(trigger);
-      this.publishAction(stop);
-      await this.waitUntil(() => this.seq(trigger) > seq, Math.min(100, c.safety.timeout_ms));
-      before = this.snapshot();
+      const seq = this.board.seq(trigger);
+      this.publishStop();
+      await this.board.waitUntil(this.client, () => this.board.seq(trigger) > seq, Math.min(100, c.safety.timeout_ms));
+      before = this.board.snapshot();
       await this.requestReset(resetTimeout);
     } else if (c.mode === 'lockstep') {
-      before = this.snapshot(); // no reset: the answer to the stop is the first observation
-      this.publishAction(stop);
+      before = this.board.snapshot(); // no reset: the answer to the stop is the first observation
+      this.publishStop();
     } else {
       await this.requestReset(resetTimeout);
-      before = this.snapshot(); // a streaming robot: only messages sent after the reset count
+      before = this.board.snapshot(); // a streaming robot: only messages sent after the reset count
     }
     // Lockstep: the trigger topic must answer and every other topic must have spoken at least once;
     // realtime: every topic must deliver a message from after the reset.
-    const isFresh = ([topic, n]: [string, number]) => n > (c.mode === 'realtime' || topic === trigger ? before.get(topic)! : 0);
-    const fresh = await this.waitUntil(() => [...this.topicSeq].every(isFresh), resetTimeout);
+    const isFresh = (topic: string) => this.board.seq(topic) > (c.mode === 'realtime' || topic === trigger ? before.get(topic)! : 0);
+    const fresh = await this.board.waitUntil(this.client, () => this.board.topics.every(isFresh), resetTimeout);
+    if (this.halted) throw new HaltedError(this.haltReason!);
     if (fresh !== 'ok') {
-      const missing = [...this.topicSeq].filter((e) => !isFresh(e)).map(([topic]) => topic);
-      throw new Error(`RosEnv.reset: ${fresh === 'timeout' ? `no fresh message on ${missing.join(', ')} within ${resetTimeout} ms` : 'connection lost during reset'}`);
+      if (fresh === 'disconnected') throw new Error('RosEnv.reset: connection lost during reset');
+      throw noFreshObservationError(this.plan, this.board, this.board.topics.filter((t) => !isFresh(t)), resetTimeout, before);
     }
     this.interrupted = false;
     this.observationsLost = false;
     this.t = 0;
+    this.answeredThisEpisode = 0;
     this.running = true;
-    this.scope.set('t', 0);
-    this.lastObs = this.observe();
-    this.obsWatchdog.arm();
-    this.stallWatchdog.arm();
+    this.board.scope.set('t', 0);
+    this.lastObs = this.board.observe(this.observationSpace.size);
+    // Realtime robots stream: silence is a fault at any time. Lockstep sims are silent between steps
+    // by design, so there the watchdog watches only a step's wait (a stall between steps is the guard's).
+    if (c.mode === 'realtime') this.obsWatchdog.arm();
+    this.guard.watch();
     this.nextTickAt = performance.now() + 1000 / (c.rate_hz ?? 1);
     return this.lastObs.slice();
   }
@@ -235,7 +249,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   }
 
   async step(actions: Float32Array): Promise<VectorStepResult> {
-    if (!this.running) throw new Error('RosEnv.step: no episode running; call reset() first');
+    if (!this.running) throw this.halted ? new HaltedError(this.haltReason!) : new Error('RosEnv.step: no episode running; call reset() first');
     if (this.stepping) throw new Error('RosEnv.step: the previous step has not finished');
     if (actions.length !== this.actionSpace.size) throw new Error(`RosEnv.step: expected ${this.actionSpace.size} action entries, got ${actions.length}`);
     let safe: Float32Array;
@@ -248,124 +262,141 @@ export class RosEnv implements BridgeVectorEnv<Task> {
       throw e;
     }
     this.stepping = true;
-    this.stallWatchdog.disarm();
+    // Waiting inside a step is the control loop at work: keep the guard's heartbeat going (a
+    // blocked event loop stops these beats too, which is the point).
+    const beats = setInterval(() => this.guard.beat(), Math.max(1, this.cfg.safety.timeout_ms / 4));
+    this.guard.beat();
     try {
       if (this.limiter) await this.limiter.wait();
-      let outcome: Outcome = 'disconnected';
-      if (this.running && this.client.connected && !this.interrupted) {
-        const seq = this.seq(this.plan.triggerTopic);
-        // Realtime: while the robot is silent past the watchdog, its stop stays in force (we are
-        // driving blind). Lockstep sims are silent between steps by design, so they get the action.
-        if (this.cfg.mode === 'lockstep' || !this.observationsLost) this.publishAction(safe);
-        if (this.cfg.mode === 'lockstep') {
-          outcome = await this.waitUntil(() => this.seq(this.plan.triggerTopic) > seq, this.cfg.connection.step_timeout_ms);
-        } else {
-          const now = performance.now();
-          const waitMs = Math.max(0, this.nextTickAt - now);
-          this.nextTickAt = Math.max(this.nextTickAt, now) + 1000 / this.cfg.rate_hz!; // fall behind: restart the clock
-          outcome = await this.waitUntil(() => false, waitMs, { timeoutIsOk: true });
-          // A robot that stopped publishing gives stale observations: end the episode instead.
-          if (outcome === 'ok' && performance.now() - this.lastTriggerAt > this.cfg.connection.step_timeout_ms) outcome = 'timeout';
-        }
-      }
-      return this.finishStep(safe, outcome);
+      return this.finishStep(safe, await this.exchange(safe));
     } finally {
+      clearInterval(beats);
       this.stepping = false;
     }
   }
 
+  /** Sends the action (unless something stands in the way) and waits for the step to end. */
+  private async exchange(action: Float32Array): Promise<Outcome> {
+    const c = this.cfg;
+    if (this.halted) return 'halted';
+    if (!this.running || !this.client.connected || this.interrupted) return 'disconnected';
+    // Realtime: while the robot is silent past the watchdog, its stop stays in force (we would drive blind).
+    if (c.mode === 'realtime' && this.observationsLost) return 'stale';
+    const before = this.board.snapshot();
+    if (!this.guard.beginSend()) return this.guard.halted ? 'halted' : 'stopped';
+    this.publishAction(action);
+    this.guard.endSend();
+    let outcome: Outcome;
+    if (c.mode === 'lockstep') {
+      const awaited = c.sync === 'all' ? this.board.topics : [this.plan.triggerTopic];
+      this.obsWatchdog.arm();
+      outcome = await this.board.waitUntil(this.client, () => awaited.every((t) => this.board.seq(t) > before.get(t)!), c.connection.step_timeout_ms);
+      this.obsWatchdog.disarm();
+      if (outcome === 'timeout') this.board.noteTimeout(awaited.filter((t) => this.board.seq(t) <= before.get(t)!));
+    } else {
+      const now = performance.now();
+      const waitMs = Math.max(0, this.nextTickAt - now);
+      this.nextTickAt = Math.max(this.nextTickAt, now) + 1000 / c.rate_hz!; // fall behind: restart the clock
+      outcome = await this.board.waitUntil(this.client, () => this.halted, waitMs, { timeoutIsOk: true });
+      if (outcome === 'ok' && performance.now() - this.board.lastTriggerAt > c.connection.step_timeout_ms) outcome = 'timeout';
+      if (outcome === 'ok' && this.observationsLost) outcome = 'stale';
+    }
+    if (this.halted) return 'halted';
+    // The guard stopped the robot while this step ran: what followed was not this action's doing.
+    if (this.guard.stopHolds) return 'stopped';
+    return outcome;
+  }
+
   private finishStep(action: Float32Array, outcome: Outcome): VectorStepResult {
+    if (outcome !== 'ok') return this.discardStep(outcome);
     this.t++;
-    const s = this.scope;
+    const s = this.board.scope;
     s.set('t', this.t);
     s.set('action', Array.from(action));
     action.forEach((x, i) => s.set(`action_${i}`, x));
-    const interrupted = outcome !== 'ok';
-    // An interrupted step keeps the last observation (no fresh one came); its reward is evaluated there.
     let reward: number;
     let terminated: boolean;
     try {
-      if (!interrupted) this.lastObs = this.observe();
+      this.lastObs = this.board.observe(this.observationSpace.size);
       reward = evaluateNumber(this.plan.reward, s, 'reward');
       if (!Number.isFinite(reward)) throw new NumericError(`reward expression gave ${reward} at step ${this.t}`);
-      terminated = !interrupted && this.plan.termination !== null && evaluateNumber(this.plan.termination, s, 'termination') !== 0;
+      terminated = this.plan.termination !== null && evaluateNumber(this.plan.termination, s, 'termination') !== 0;
     } catch (e) {
       this.endEpisode(); // the run stops on this error: leave the robot stopped
       throw e;
     }
-    const truncated = interrupted || (!terminated && this.t >= this.maxEpisodeSteps);
-    if (interrupted) this.stats.interruptedEpisodes++;
+    this.answeredThisEpisode++;
+    this.deadEpisodes = 0;
+    const truncated = !terminated && this.t >= this.maxEpisodeSteps;
     if (terminated || truncated) this.endEpisode();
-    else this.stallWatchdog.arm();
     return { obs: this.lastObs.slice(), reward: Float32Array.of(reward), terminated: Uint8Array.of(terminated ? 1 : 0), truncated: Uint8Array.of(truncated ? 1 : 0) };
   }
 
-  /** Sends the stop action and closes the connection. */
-  async close(): Promise<void> {
-    this.running = false;
-    if (this.client.connected && this.publishAction(Float32Array.from(this.cfg.action.stop_action))) this.stats.stops++;
-    for (const off of this.offHooks) off();
-    this.obsWatchdog.disarm();
-    this.stallWatchdog.disarm();
-    await this.client.close();
+  /** Ends the episode at the step before this one: the step is reported discarded, not stored. */
+  private discardStep(outcome: Exclude<Outcome, 'ok'>): VectorStepResult {
+    this.stats.interruptedEpisodes++;
+    this.stats.discardedSteps++;
+    this.endEpisode();
+    if (outcome === 'timeout' || outcome === 'stale') {
+      if (this.answeredThisEpisode === 0) this.deadEpisodes++;
+      if (this.deadEpisodes >= MAX_DEAD_EPISODES) throw failedEpisodeError(this.plan, this.board, this.deadEpisodes);
+    }
+    return { obs: this.lastObs.slice(), reward: Float32Array.of(0), terminated: Uint8Array.of(0), truncated: Uint8Array.of(1), discarded: Uint8Array.of(1) };
   }
 
-  /** What a process shutdown does (also called by the exit / signal hook): send the stop now. */
-  shutdown(why = 'shutdown'): void {
-    this.sendStop(why as WatchdogReason);
+  /** Sends the stop action and closes the connection (and the guard's). */
+  async close(): Promise<void> {
+    this.running = false;
+    this.guard?.halt();
+    if (this.client.connected && this.publishStop()) this.stats.stops++;
+    for (const off of this.offHooks) off();
+    this.obsWatchdog.disarm();
+    await this.client.close();
+    await this.guard?.close();
+  }
+
+  /** What a process shutdown does (also called by the exit / crash hook): send the stop now. */
+  shutdown(): void {
+    this.sendStop();
   }
 
   // ---- internals ----
 
-  private seq(topic: string): number {
-    return this.topicSeq.get(topic) ?? 0;
+  private message(action: ArrayLike<number>): Record<string, unknown> {
+    return actionMessage(this.cfg.action.template, this.plan.actionPaths, action);
   }
 
-  private snapshot(): Map<string, number> {
-    return new Map(this.topicSeq);
-  }
-
-  /** Evaluates the observation vector from the latest topic values and expressions. */
-  private observe(): Float32Array {
-    const out = new Float32Array(this.observationSpace.size);
-    let k = 0;
-    for (const o of this.plan.observation) {
-      const v = 'expr' in o ? evaluateNumber(o.expr, this.scope, `observation ${o.name}`) : (this.scope.get(o.name) as number);
-      if ('expr' in o) this.scope.set(o.name, v);
-      if (!o.hidden) out[k++] = v;
-    }
-    return out;
+  private publishStop(): boolean {
+    this.stopped = true;
+    return this.client.publish(this.cfg.action.topic, this.message(this.cfg.action.stop_action));
   }
 
   private publishAction(action: Float32Array): boolean {
-    const a = this.cfg.action;
-    const msg = structuredClone(a.template) as Record<string, unknown>;
-    this.plan.actionPaths.forEach((path, i) => writeField(msg, path, action[i]));
-    this.stopped = action.every((x, i) => x === Math.fround(a.stop_action[i]));
-    return this.client.publish(a.topic, msg);
+    if (this.halted) return false; // belt and braces: exchange() already refused
+    this.stopped = action.every((x, i) => x === Math.fround(this.cfg.action.stop_action[i]));
+    return this.client.publish(this.cfg.action.topic, this.message(action));
   }
 
-  /** Watchdog / disconnect / shutdown: send the stop action (owed until reconnect if offline). */
-  private sendStop(reason: WatchdogReason | string): void {
-    // Repeated silences do not repeat a stop already in force; disconnect and shutdown always send.
-    if ((reason === 'timeout' || reason === 'stall') && this.stopped) return;
-    if (this.client.connected && this.publishAction(Float32Array.from(this.cfg.action.stop_action))) this.stats.stops++;
+  /** Sends the stop action now (owed until the reconnect if offline). */
+  private sendStop(): void {
+    if (this.client.connected && this.publishStop()) this.stats.stops++;
     else this.stopOwed = true;
   }
 
   private endEpisode(): void {
     this.running = false;
     this.obsWatchdog.disarm();
-    this.stallWatchdog.disarm();
-    if (this.client.connected) this.publishAction(Float32Array.from(this.cfg.action.stop_action));
+    this.guard?.idle(); // acknowledges a stop the guard sent (counted when it was sent)
+    if (this.client.connected) this.publishStop();
     else this.stopOwed = true;
   }
 
   private onConnection(e: 'connected' | 'disconnected'): void {
     if (e === 'disconnected') {
+      this.drops++;
       if (this.running) {
         this.interrupted = true;
-        this.obsWatchdog.trip('disconnect');
+        this.obsWatchdog.disarm();
       }
       this.stopOwed = true;
     } else if (this.declared) {
@@ -373,31 +404,14 @@ export class RosEnv implements BridgeVectorEnv<Task> {
       this.stats.reconnects = this.client.stats.reconnects;
       if (this.stopOwed) this.stats.stops++;
       this.stopOwed = false;
-      this.publishAction(Float32Array.from(this.cfg.action.stop_action));
+      this.publishStop();
     }
-    for (const wake of [...this.wakers]) wake();
+    this.board.wakeAll();
   }
+}
 
-  /**
-   * Resolves 'ok' when `done()` holds (checked now and on every observation or connection change),
-   * 'timeout' after `timeoutMs`, and 'disconnected' when the connection is down (unless
-   * `failOnDisconnect` is false: waiting for the reconnect itself). With `timeoutIsOk` the timeout is
-   * the normal end (the realtime clock tick).
-   */
-  private waitUntil(done: () => boolean, timeoutMs: number, { failOnDisconnect = true, timeoutIsOk = false } = {}): Promise<Outcome> {
-    return new Promise((resolve) => {
-      const finish = (o: Outcome) => {
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        resolve(o);
-      };
-      const check = () => {
-        if (failOnDisconnect && !this.client.connected) finish('disconnected');
-        else if (done()) finish('ok');
-      };
-      const timer = setTimeout(() => finish(timeoutIsOk ? 'ok' : 'timeout'), timeoutMs);
-      this.wakers.add(check);
-      check();
-    });
-  }
+/** The rosbridge client options of a robot config. */
+function clientOptions(plan: RosPlan): RosbridgeOptions {
+  const k = plan.config.connection;
+  return { url: plan.config.url, requestTimeoutMs: k.request_timeout_ms, maxMessageBytes: k.max_message_bytes, reconnectInitialMs: k.reconnect_initial_ms, reconnectMaxMs: k.reconnect_max_ms, pingIntervalMs: k.ping_interval_ms };
 }

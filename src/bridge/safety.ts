@@ -100,26 +100,25 @@ export class RateLimiter {
 }
 
 /**
- * Runs `handler` once when the process is about to go: normal exit, SIGINT, SIGTERM, or an
- * uncaught exception. The handler must act synchronously (queue the stop action). A signal that no
- * one else handles keeps its default outcome (the process ends); with other listeners (e.g. the
- * training loop's finish-the-batch Ctrl-C) they decide. Returns a function that removes the hooks.
+ * Runs `handler` whenever the process is asked to go or is going: SIGINT, SIGTERM, normal exit, or
+ * an uncaught exception — every time, not once: a second Ctrl-C or the exit after a first one must
+ * send the stop again (a stop is idempotent). The handler must act synchronously (queue the stop
+ * action). A signal that no one else handles keeps its default outcome (the process ends); with
+ * other listeners (e.g. the training loop's Ctrl-C) they decide. Returns a function that removes
+ * the hooks.
  */
 export function onShutdown(handler: (why: string) => void): () => void {
-  let done = false;
-  const once = (why: string) => {
-    if (done) return;
-    done = true;
+  const run = (why: string) => {
     try {
       handler(why);
     } catch {
       // Shutting down anyway; a failing stop handler must not mask the original cause.
     }
   };
-  const onExit = () => once('exit');
-  const onCrash = () => once('crash');
+  const onExit = () => run('exit');
+  const onCrash = () => run('crash');
   const onSignal = (sig: NodeJS.Signals) => {
-    once(sig);
+    run(sig);
     if (process.listenerCount(sig) === 1) {
       remove();
       process.kill(process.pid, sig); // nobody else handles it: take the default action

@@ -42,6 +42,12 @@ export interface VectorStepResult {
   reward: Float32Array; // n
   terminated: Uint8Array; // n
   truncated: Uint8Array; // n
+  /**
+   * n, optional: 1 where the copy's step did not happen as commanded (a robot interrupted by a
+   * disconnect, a timeout, stale data or a stop in force). Such a step is not a transition: it is
+   * not recorded, and the copy's episode ends at its previous step (truncated).
+   */
+  discarded?: Uint8Array;
 }
 
 /**

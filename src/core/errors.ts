@@ -36,3 +36,14 @@ export function assertFinite(what: string, xs: ArrayLike<number>): void {
     }
   }
 }
+
+/**
+ * The run was halted on purpose (Ctrl-C or SIGTERM on hardware): the env sent its stop and takes
+ * no more actions. The training loop checkpoints the last finished meta-batch and exits 130.
+ */
+export class HaltedError extends Error {
+  constructor(reason: string) {
+    super(`halted (${reason}): the robot was sent its stop action and takes no further commands`);
+    this.name = 'HaltedError';
+  }
+}

@@ -16,6 +16,7 @@ import type { Config } from '../io/config.ts';
 import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
 import { type EnvSource, type TaskSource, openEnvSource } from './envSource.ts';
+import { type BridgeStats, type BridgeVectorEnv, emptyStats } from '../bridge/bridgeEnv.ts';
 
 export interface BatchMetrics {
   /** Mean episode return with the meta-parameters, before adaptation. */
@@ -30,6 +31,8 @@ export interface BatchMetrics {
   secondsInner: number;
   secondsOuter: number;
   envSteps: number;
+  /** Bridged envs: what the bridge had to reject, stop or repair during this meta-batch. */
+  env?: BridgeStats;
 }
 
 export function policySpecOf(cfg: Config, env: TaskSource): PolicySpec {
@@ -100,6 +103,25 @@ export class MetaLearner {
     return this.source.lanes;
   }
 
+  /** Whether the env is a robot (BridgeVectorEnv.hardware): stop requests halt it at once. */
+  get hardware(): boolean {
+    return this.lanes.some((env) => (env as BridgeVectorEnv).hardware === true);
+  }
+
+  /** Halts every hardware lane: the stop action goes out now and no action follows. */
+  halt(reason: string): void {
+    for (const env of this.lanes) (env as BridgeVectorEnv).halt?.(reason);
+  }
+
+  /** Counters of the bridged lanes (rejected messages, stops, …), summed; null for built-in envs. */
+  bridgeStats(): BridgeStats | null {
+    const bridged = this.lanes.filter((env): env is BridgeVectorEnv => typeof (env as BridgeVectorEnv).stats === 'object');
+    if (bridged.length === 0) return null;
+    const sum = emptyStats();
+    for (const env of bridged) for (const k of Object.keys(sum) as (keyof BridgeStats)[]) sum[k] += env.stats[k] ?? 0;
+    return sum;
+  }
+
   /** What the learner is connected to. */
   get envDescription(): string {
     return this.source.description;
@@ -146,6 +168,7 @@ export class MetaLearner {
     let secondsInner = 0;
     let envSteps = 0;
     const clock = () => performance.now() / 1000;
+    const statsBefore = this.bridgeStats();
     try {
       let params: Float32Array[] = tasks.map(() => theta);
       let returnBefore = NaN;
@@ -191,6 +214,7 @@ export class MetaLearner {
           secondsInner,
           secondsOuter,
           envSteps,
+          ...(statsBefore ? { env: statsDelta(this.bridgeStats()!, statsBefore) } : {}),
         },
       };
     } finally {
@@ -201,4 +225,11 @@ export class MetaLearner {
   async close(): Promise<void> {
     await Promise.all([this.source.close(), this.metaPool?.close()]);
   }
+}
+
+/** Counter increments between two readings. */
+function statsDelta(now: BridgeStats, before: BridgeStats): BridgeStats {
+  const d = emptyStats();
+  for (const k of Object.keys(d) as (keyof BridgeStats)[]) d[k] = now[k] - before[k];
+  return d;
 }

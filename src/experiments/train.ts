@@ -1,17 +1,21 @@
 /**
  * The meta-training run: run folder, resolved config, JSONL metrics, atomic checkpoints, resume,
- * progress reporting and clean stops (Ctrl-C checkpoints at the end of the current meta-batch).
+ * progress reporting and clean stops: on a simulator, a stop request checkpoints at the end of the
+ * current meta-batch; on hardware (a robot), it halts the env at once — the stop action goes out,
+ * no action follows — and the checkpoint is that of the last finished meta-batch (the interrupted
+ * one is dropped: nothing is learned from interrupted data).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Rng } from '../core/rng.ts';
-import { ConfigError, NumericError, assertFinite } from '../core/errors.ts';
+import { ConfigError, HaltedError, NumericError, assertFinite } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
 import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
+import type { BridgeStats } from '../bridge/bridgeEnv.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
 
@@ -26,6 +30,11 @@ export interface TrainOptions {
   onBatch?: (batch: number, total: number, m: BatchMetrics) => void;
   /** Checked between meta-batches: when it returns true, checkpoint and stop. */
   shouldStop?: () => boolean;
+  /**
+   * Stop request (Ctrl-C, SIGTERM). Simulators finish the meta-batch (as shouldStop); a hardware
+   * env is halted the moment it fires.
+   */
+  signal?: AbortSignal;
   /** Status lines (what the env is connected to, waiting for a simulator…). */
   log?: (line: string) => void;
 }
@@ -58,6 +67,19 @@ export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
     'time/inner_s': m.secondsInner,
     'time/outer_s': m.secondsOuter,
     'charts/env_steps': m.envSteps,
+    ...(m.env ? envRecord(m.env) : {}),
+  };
+}
+
+/** Bridge counters of one meta-batch as `env/…` metrics (snake_case, as the other keys). */
+function envRecord(s: BridgeStats): MetricRecord {
+  return {
+    'env/stops': s.stops,
+    'env/interrupted_episodes': s.interruptedEpisodes,
+    'env/discarded_steps': s.discardedSteps,
+    'env/reconnects': s.reconnects,
+    'env/rejected': s.rejected,
+    'env/clipped_actions': s.clippedActions,
   };
 }
 
@@ -81,6 +103,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
   }
   // Open the env first: a bridged env's spaces are known only once it is connected.
   const learner = await MetaLearner.create(cfg, { log: opts.log });
+  const halt = () => learner.halt('stop requested');
   try {
     opts.log?.(`env: ${learner.envDescription}`);
     let runDir: string;
@@ -103,18 +126,30 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     const rng = new Rng(start.rng);
     let theta = start.theta;
     let batch = start.batch;
-    const save = () => saveCheckpoint(runDir, { batch, theta, rng: rng.getState(), config: cfg, backend: opts.backend });
+    let rngAtBatch = rng.getState();
+    const save = () => saveCheckpoint(runDir, { batch, theta, rng: rngAtBatch, config: cfg, backend: opts.backend });
     if (!resumed) save();
+    if (learner.hardware) opts.signal?.addEventListener('abort', halt, { once: true });
+    if (learner.hardware && opts.signal?.aborted) halt();
     try {
       while (batch < cfg.numBatches) {
         // Built-in simulators run entirely in microtasks; yield to the event loop so that signal
         // handlers (Ctrl-C) and timers get a chance to run between meta-batches.
         await new Promise((resolve) => setImmediate(resolve));
-        if (opts.shouldStop?.()) {
+        rngAtBatch = rng.getState();
+        if (opts.shouldStop?.() || opts.signal?.aborted) {
           save();
           return { runDir, batchesDone: batch, theta, stopped: true };
         }
-        const { theta: next, metrics } = await learner.step(theta, rng);
+        let step: Awaited<ReturnType<MetaLearner['step']>>;
+        try {
+          step = await learner.step(theta, rng);
+        } catch (e) {
+          if (!(e instanceof HaltedError)) throw e;
+          save(); // the last finished meta-batch, with the generator as it was then
+          return { runDir, batchesDone: batch, theta, stopped: true };
+        }
+        const { theta: next, metrics } = step;
         if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
           throw new NumericError(`meta-batch ${batch}: non-finite returns`);
         }
@@ -123,6 +158,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         log.append(toRecord(batch, metrics));
         batch += 1;
         opts.onBatch?.(batch, cfg.numBatches, metrics);
+        rngAtBatch = rng.getState();
         if (batch % cfg.checkpointEvery === 0 || batch === cfg.numBatches) save();
       }
     } catch (e) {
@@ -131,6 +167,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     }
     return { runDir, batchesDone: batch, theta, stopped: false };
   } finally {
+    opts.signal?.removeEventListener('abort', halt);
     await learner.close();
   }
 }

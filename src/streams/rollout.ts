@@ -102,7 +102,10 @@ export function rollout$(env: SteppableVectorEnv, act: ActFn, options: RolloutOp
 
     const onStep = (actions: Float32Array) => (r: VectorStepResult) => {
       assertFinite(`observation at step ${t}`, r.obs);
-      const batch: StepBatch = { t, obs, actions, reward: r.reward, terminated: r.terminated, truncated: r.truncated, nextObs: r.obs, active: active.slice() };
+      // A discarded step is not part of the episode: the copy is inactive in it (see VectorStepResult).
+      const live = active.slice();
+      if (r.discarded) for (let i = 0; i < n; i++) if (r.discarded[i]) live[i] = 0;
+      const batch: StepBatch = { t, obs, actions, reward: r.reward, terminated: r.terminated, truncated: r.truncated, nextObs: r.obs, active: live };
       for (let i = 0; i < n; i++) if (r.terminated[i] || r.truncated[i]) active[i] = 0;
       obs = r.obs;
       t += 1;

@@ -44,7 +44,7 @@ export function liveWorkerCount(): number {
  * registers tsx inside the worker: under Node 20 the main thread's tsx hooks (from `npx tsx` or
  * vitest) do not reach worker threads, and neither does `--import tsx` in execArgv.
  */
-function workerStart(entry: URL): { url: URL; workerData?: { tsEntry: string } } {
+export function workerStart(entry: URL): { url: URL; workerData?: { tsEntry: string } } {
   if (!/\.[cm]?ts$/.test(entry.pathname)) return { url: entry };
   return { url: new URL('./tsWorkerBootstrap.mjs', import.meta.url), workerData: { tsEntry: entry.href } };
 }
