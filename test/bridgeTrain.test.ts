@@ -89,6 +89,9 @@ describe('training over the bridge', () => {
       // 2 tasks × 2 episodes × 10 steps, before and after adaptation.
       expect(row['charts/env_steps']).toBe(80);
       expect(Number.isFinite(row['charts/return_before'] as number)).toBe(true);
+      // The bridge's counters of the meta-batch: a clean run, clipped actions from initStd 1 on ±0.3 m/s.
+      expect(row).toMatchObject({ 'env/stops': 0, 'env/interrupted_episodes': 0, 'env/discarded_steps': 0, 'env/reconnects': 0, 'env/rejected': 0 });
+      expect(row['env/clipped_actions']).toBeGreaterThan(0);
       const commands = peer.commandsOn();
       expect(commands.length).toBeGreaterThanOrEqual(80);
       const last = commands.at(-1)!.msg as { linear: { x: number }; angular: { z: number } };

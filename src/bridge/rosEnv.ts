@@ -81,6 +81,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   private deadEpisodes = 0;
   private answeredThisEpisode = 0;
   private declared = false;
+  private guardStopsCounted = 0;
 
   private constructor(private readonly plan: RosPlan, options: RosEnvOptions) {
     const c = (this.cfg = plan.config);
@@ -121,7 +122,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
         timeoutMs: plan.config.safety.timeout_ms,
         startTimeoutMs: plan.config.connection.request_timeout_ms + 5000,
       });
-      env.guard.onStop = () => { env.stats.stops++; };
+      env.guard.onStop = () => env.countGuardStops();
     } catch (e) {
       for (const off of env.offHooks) off();
       await env.client.close();
@@ -383,7 +384,15 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     else this.stopOwed = true;
   }
 
+  /** Adds the stops the guard sent since the last count to `stats.stops`. */
+  private countGuardStops(): void {
+    const sent = this.guard?.sent ?? 0;
+    this.stats.stops += sent - this.guardStopsCounted;
+    this.guardStopsCounted = sent;
+  }
+
   private endEpisode(): void {
+    this.countGuardStops();
     this.running = false;
     this.obsWatchdog.disarm();
     this.guard?.idle(); // acknowledges a stop the guard sent (counted when it was sent)

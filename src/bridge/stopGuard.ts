@@ -10,6 +10,7 @@
  *            loop acknowledges) · HALTED (for good: the process is stopping)
  *   [BEAT]   a counter the control loop increments; the worker times its changes on its own clock,
  *            so the threads share no clock.
+ *   [SENT]   stops the worker has sent (readable at once, even before its message arrives).
  * The worker stops only by compare-exchange WATCHING → STOPPED, and the control loop publishes an
  * action only after compare-exchange WATCHING → SENDING: so once the worker's stop has gone out, no
  * action can follow it until the control loop has seen the stop and ended the episode.
@@ -24,6 +25,7 @@ import type { RosbridgeOptions } from './rosbridge.ts';
 export const GuardState = { IDLE: 0, WATCHING: 1, SENDING: 2, STOPPED: 3, HALTED: 4 } as const;
 export const STATE = 0;
 export const BEAT = 1;
+export const SENT = 2;
 
 /** What the guard worker needs: its own connection and the stop message to publish. */
 export interface GuardWorkerData {
@@ -45,9 +47,7 @@ export type GuardEvent =
 export class StopGuard {
   private readonly view: Int32Array;
   private closed = false;
-  /** Stops the worker sent (stalls and halts). */
-  sent = 0;
-  /** Longest silence that made the worker stop, ms (for logs and tests). */
+  /** Silence that made the worker stop last, ms (for logs and tests). */
   lastSilentMs = 0;
 
   /** Called (on this thread, when its loop runs again) for each stop the worker sent. */
@@ -57,7 +57,6 @@ export class StopGuard {
     this.view = new Int32Array(shared);
     worker.on('message', (m: GuardEvent) => {
       if (m.kind === 'stopped') {
-        this.sent++;
         this.lastSilentMs = m.silentMs;
         this.onStop(m.silentMs);
       }
@@ -66,7 +65,7 @@ export class StopGuard {
 
   /** Starts the worker and resolves once it is connected and has advertised the action topic. */
   static async start(o: Omit<GuardWorkerData, 'shared' | 'pollMs'> & { pollMs?: number; startTimeoutMs: number }): Promise<StopGuard> {
-    const shared = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+    const shared = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT);
     const { startTimeoutMs, ...rest } = o;
     const data: GuardWorkerData = { ...rest, shared, pollMs: o.pollMs ?? Math.max(1, Math.min(5, o.timeoutMs / 20)) };
     const start = workerStart(new URL('./stopGuardWorker.ts', import.meta.url));
@@ -92,6 +91,11 @@ export class StopGuard {
       worker.once('exit', (code) => fail(new Error(`stop guard: worker exited (code ${code}) before it was ready`)));
     });
     return guard;
+  }
+
+  /** Stops the worker has sent (stalls and halts). */
+  get sent(): number {
+    return Atomics.load(this.view, SENT);
   }
 
   get state(): number {

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { RosbridgeClient } from './rosbridge.ts';
-import { BEAT, type GuardEvent, GuardState, type GuardWorkerData, STATE } from './stopGuard.ts';
+import { BEAT, type GuardEvent, GuardState, type GuardWorkerData, SENT, STATE } from './stopGuard.ts';
 
 const d = (workerData as { guard: GuardWorkerData }).guard;
 const view = new Int32Array(d.shared);
@@ -30,6 +30,7 @@ function poll(): void {
   if (state === GuardState.HALTED) {
     if (!haltSent && publishStop()) {
       haltSent = true;
+      Atomics.add(view, SENT, 1);
       post({ kind: 'stopped', silentMs: now - lastBeatAt, reason: 'halt' });
     }
     return;
@@ -37,7 +38,7 @@ function poll(): void {
   if (state !== GuardState.WATCHING || now - lastBeatAt < d.timeoutMs) return;
   // Only a loop that is not publishing right now can be stalled; the exchange decides atomically.
   if (Atomics.compareExchange(view, STATE, GuardState.WATCHING, GuardState.STOPPED) !== GuardState.WATCHING) return;
-  publishStop(); // dropped while disconnected: the control loop's reconnect path sends its own stop
+  if (publishStop()) Atomics.add(view, SENT, 1); // dropped while disconnected: the reconnect path stops it
   post({ kind: 'stopped', silentMs: now - lastBeatAt, reason: 'stall' });
 }
 

@@ -47,6 +47,8 @@ export class RosbridgePeer {
   readonly odomTimes: number[] = [];
   connections = 0;
   resets = 0;
+  /** Publishes dropped because a field does not exist in the advertised type (as rosbridge does). */
+  droppedPublishes = 0;
   readonly robot = { x: 0, y: 0, theta: 0, v: 0, w: 0 };
   private wss!: WebSocketServer;
   private readonly sockets = new Set<WebSocket>();
@@ -191,6 +193,11 @@ export class RosbridgePeer {
       case 'publish': {
         const a = adv.get(String(m.topic));
         if (!a || typeof m.msg !== 'object' || m.msg === null) return; // not advertised: silently dropped
+        // rosbridge cannot fill a message with a field its type lacks: it logs and drops the publish.
+        if (!fitsType(a.type, m.msg)) {
+          this.droppedPublishes++;
+          return;
+        }
         if (a.dropNext) {
           a.dropNext = false;
           if (performance.now() - a.at <= this.knobs.dropWindowMs) return;
@@ -280,4 +287,19 @@ export class RosbridgePeer {
     const id = this.knobs.constantFragmentId ? 'fragment' : `msg_${this.fragmentSeq++}`;
     for (let num = 0; num < count; num++) ws.send(JSON.stringify({ op: 'fragment', id, data: text.slice(num * size, (num + 1) * size), num, total }));
   }
+}
+
+/** Field layouts of the message types the peer knows (others are not checked). */
+const TYPES: Record<string, Record<string, string>> = {
+  'geometry_msgs/Twist': { linear: 'geometry_msgs/Vector3', angular: 'geometry_msgs/Vector3' },
+  'geometry_msgs/Vector3': { x: 'float64', y: 'float64', z: 'float64' },
+  'std_msgs/Empty': {},
+};
+
+/** Whether every field of `msg` exists in `type` (recursively), as rosbridge's message filling requires. */
+function fitsType(type: string, msg: unknown): boolean {
+  const fields = TYPES[type];
+  if (!fields) return true;
+  if (typeof msg !== 'object' || msg === null) return false;
+  return Object.entries(msg).every(([k, v]) => k in fields && (TYPES[fields[k]] === undefined || fitsType(fields[k], v)));
 }
