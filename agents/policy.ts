@@ -17,8 +17,8 @@ export interface PolicySpec {
   /** Hidden layer widths, e.g. [64, 64]. */
   hidden: number[];
   activation: Activation;
-  /** Initial standard deviation of the action noise. */
-  initStd: number;
+  /** Initial standard deviation of the action noise: one for all dimensions, or one per dimension. */
+  initStd: number | number[];
 }
 
 /** The presets named in the docs: `default` (pytorch-maml-rl) and `paper` (MAML paper / rllab). */
@@ -52,7 +52,7 @@ export function initParams(spec: PolicySpec, rng: Rng): Float32Array {
     }
     k += n;
   }
-  out.fill(Math.log(spec.initStd), k - spec.actDim, k);
+  for (let j = 0; j < spec.actDim; j++) out[k - spec.actDim + j] = Math.log(typeof spec.initStd === 'number' ? spec.initStd : spec.initStd[j]);
   return out;
 }
 

@@ -7,13 +7,12 @@
  * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
  */
 import { Command, CommanderError, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
-import type { BridgeStats } from './bridge/bridgeEnv.ts';
+import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { train } from './experiments/train.ts';
-import type { BatchMetrics } from './experiments/metaBatch.ts';
+import { envKind } from './experiments/envSource.ts';
 import { type EvalFlags, runEval, stepSizes } from './cliEval.ts';
 import { resumeContinual, runContinual } from './experiments/continual.ts';
 import { describeContinualFields, printSummary, taskProgress } from './cliContinual.ts';
@@ -49,55 +48,6 @@ interface TrainFlags {
   token?: string;
 }
 
-/** A bridged env's counters of one meta-batch, for the progress line. */
-function envCounters(s: BridgeStats): string {
-  return `stops ${s.stops}, interrupted ${s.interruptedEpisodes}, reconnects ${s.reconnects}, rejected ${s.rejected}, clipped ${s.clippedActions}`;
-}
-
-function progressReporter(label: string) {
-  const tty = Boolean(process.stderr.isTTY);
-  const bar = tty
-    ? new cliProgress.SingleBar(
-        { format: `${label} {bar} {value}/{total} | ETA {eta_formatted} | return before {before} after {after} | {secs}s/batch{env}`, hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  let started = false;
-  return {
-    update(done: number, total: number, m: BatchMetrics) {
-      const secs = (m.secondsSampling + m.secondsInner + m.secondsOuter).toFixed(1);
-      const payload = { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs, env: m.env ? ` | ${envCounters(m.env)}` : '' };
-      if (bar) {
-        if (!started) bar.start(total, 0, payload);
-        started = true;
-        bar.update(done, payload);
-      } else {
-        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${secs} s)${m.env ? `; ${envCounters(m.env)}` : ''}\n`);
-      }
-    },
-    stop() {
-      bar?.stop();
-    },
-  };
-}
-
-/**
- * Ctrl-C or SIGTERM: the first asks the run to stop (a simulator finishes its meta-batch; a robot
- * is halted at once, see train.ts) and checkpoint; the second exits at once (a robot env's exit
- * hook sends the stop action once more on the way out).
- */
-function interruptFlag(): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-    process.stderr.write('\nstopping: a simulator finishes this meta-batch, a robot stops now; then a checkpoint is written (Ctrl-C again to abort)\n');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return { signal: controller.signal, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
-}
-
 async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
   const file = flags.config ? readConfigFile(flags.config) : {};
   const cfg = resolveConfig(flags.preset, file, {
@@ -124,6 +74,8 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
       initDir: flags.init,
       log: (line) => process.stderr.write(`${line}\n`),
       onBatch: (b, total, m) => progress.update(b, total, m),
+      // Robots and remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
+      onEpisodes: envKind(cfg.env) === 'builtin' ? undefined : episodeProgress(cfg.numBatches),
       signal: stop.signal,
     });
     progress.stop();

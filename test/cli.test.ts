@@ -31,7 +31,7 @@ describe('metarl train / eval', () => {
       });
     });
     expect(code).toBe(130);
-    expect(stderr).toMatch(/stopping after this meta-batch/);
+    expect(stderr).toMatch(/stopping: a simulator finishes this meta-batch/);
     const runDir = join(out, readdirSync(out)[0]);
     const ck = loadCheckpoint(runDir);
     expect(ck.batch).toBeGreaterThanOrEqual(1);

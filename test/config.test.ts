@@ -83,7 +83,7 @@ describe('config', () => {
   });
 
   it('rejects an unknown preset and unreadable or malformed files', () => {
-    expect(() => resolveConfig('fast')).toThrow(/--preset.*allowed: pytorch-maml-rl, paper, quick/);
+    expect(() => resolveConfig('fast')).toThrow(/--preset.*allowed: pytorch-maml-rl, paper, robot, quick/);
     const dir = mkdtempSync(join(tmpdir(), 'metarl-cfg-'));
     expect(() => readConfigFile(join(dir, 'missing.yaml'))).toThrow(ConfigError);
     writeFileSync(join(dir, 'bad.yaml'), 'a: [1, 2\n');

@@ -162,7 +162,7 @@ describe('the stop guard does not share the agent\'s event loop', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const cmds = peer.commandsOn();
-    const lastMove = cmds.findLast((c) => !isStop(c))!;
+    const lastMove = cmds.filter((c) => !isStop(c)).at(-1)!;
     const guardStop = cmds.find((c) => c.at > lastMove.at && isStop(c))!;
     // The heartbeat's last beat was when the fifth step's answer came, right after the last move.
     const latency = guardStop.at - lastMove.at;

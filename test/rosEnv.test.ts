@@ -190,6 +190,32 @@ describe('RosEnv (lockstep, simulated diff-drive robot)', () => {
     expect(env.stats.interruptedEpisodes).toBe(1);
   });
 
+  it('a connection lost during a reset is retried after the reconnect, as one lost mid-step', { timeout: 8000 }, async () => {
+    const { peer, env } = await setup();
+    env.setTasks([{ goal: [1, 1] }]);
+    peer.knobs.serviceDelayMs = 150; // the reset service is slow; the link drops while it runs
+    const pending = env.reset();
+    await peer.until(() => peer.resets === 1);
+    peer.dropConnections();
+    peer.knobs.serviceDelayMs = 0;
+    const obs = await pending;
+    expect(Array.from(obs)).toEqual([0, 0, 0, 0, 0]);
+    expect(peer.resets).toBe(2); // asked again on the new connection
+    expect(env.stats.reconnects).toBe(1);
+    const r = await env.step(Float32Array.of(0.2, 0));
+    expect(r.truncated[0]).toBe(0);
+  });
+
+  it('a missing observation field is named: messages arrive but are rejected (exit 2 from the CLI)', { timeout: 8000 }, async () => {
+    const base = testConfig('ws://x') as { observation: Record<string, unknown>[] };
+    const observation = base.observation.map((o, i) => (i === 1 ? { ...o, field: 'pose.pose.positon.y' } : o));
+    const { env } = await setup({ observation, reset: { service: '/reset_robot', type: 'std_srvs/Empty', request: {}, timeout_ms: 500 } });
+    env.setTasks([{ goal: [1, 1] }]);
+    const err = await env.reset().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/^observation\.1\.field: messages on \/odom arrive but are rejected \(\d+ so far\): no field pose\.pose\.positon\.y; check the field against nav_msgs\/Odometry/);
+  });
+
   it('resets by topic, waiting out the advertise race instead of repeating the reset', { timeout: 5000 }, async () => {
     const peer = new RosbridgePeer();
     const url = await peer.start();

@@ -1,32 +1,25 @@
 /**
- * A rosbridge v2 client on `ws`: advertise / publish / subscribe / call_service, answering the
- * services it advertises, reassembling `fragment` messages, and reconnecting with exponential
- * backoff (re-advertising and re-subscribing afterwards).
+ * A rosbridge v2 client: advertise / publish / subscribe / call_service, answering the services
+ * it advertises, and re-advertising and re-subscribing each time the connection comes back.
+ *
+ * The connection itself (retries, backoff, pings, why a connect() failed) is rosbridgeSocket.ts;
+ * validating and reassembling what comes in is rosbridgeMessages.ts. This file is the protocol.
  *
  * rosbridge reports almost nothing back (REFERENCE §6): no status for bad types or unknown topics,
- * so every wait here has a timeout. Every incoming message is validated; malformed, oversized or
- * unexpected ones are dropped and counted in `stats.rejected`, never thrown.
+ * so every wait here has a timeout. Every incoming message is validated (rosbridgeMessages.ts);
+ * malformed, oversized or unexpected ones are dropped and counted in `stats.rejected`, never thrown.
+ * A failed connect() says why: refused, unresolvable host, not a WebSocket server, TLS, timeout.
  */
-import WebSocket from 'ws';
+import { IncomingDecoder, type Decoded } from './rosbridgeMessages.ts';
+import { ReconnectingSocket, type ConnectionListener, type ConnectionOptions } from './rosbridgeSocket.ts';
 
-export interface RosbridgeOptions {
-  /** ws://host:9090 */
-  url: string;
-  /** Timeout of the first connection and of each service call (ms). */
-  requestTimeoutMs?: number;
-  /** Largest message accepted or sent, in bytes (after fragment reassembly). */
-  maxMessageBytes?: number;
-  /** Reconnect backoff: first delay, cap (ms); the delay doubles after each failed attempt. */
-  reconnectInitialMs?: number;
-  reconnectMaxMs?: number;
+// Re-exported: callers and tests import the message layer through the client.
+export { parseIncoming, FragmentAssembler, type Incoming } from './rosbridgeMessages.ts';
+
+/** The connection's settings (url, timeouts, message size, backoff, pings) are in ConnectionOptions. */
+export interface RosbridgeOptions extends ConnectionOptions {
   /** Resend the first message published after (re-)advertising this many ms later (0 = never). */
   resendFirstAfterMs?: number;
-  /**
-   * WebSocket ping period (ms; 0 = off). A connection that has not answered the previous ping by
-   * the next one is dropped and reconnected: a half-open link (robot out of Wi-Fi range) would
-   * otherwise look connected for minutes while commands go nowhere.
-   */
-  pingIntervalMs?: number;
   /** Called with the reason each time an incoming message is rejected (the env counts them too). */
   onReject?: (why: string) => void;
 }
@@ -51,7 +44,6 @@ export interface SubscribeOptions {
 
 type MessageHandler = (msg: Record<string, unknown>) => void;
 type ServiceHandler = (args: Record<string, unknown>) => unknown | Promise<unknown>;
-type ConnectionListener = (event: 'connected' | 'disconnected') => void;
 
 /** A failed or timed-out service call. */
 export class RosServiceError extends Error {
@@ -66,54 +58,40 @@ interface PendingCall { service: string; resolve: (v: unknown) => void; reject: 
 
 export class RosbridgeClient {
   readonly stats: RosbridgeStats = { received: 0, rejected: 0, reconnects: 0, fragmentsReassembled: 0, droppedWhileDisconnected: 0, lastRejection: '' };
-  private ws: WebSocket | null = null;
-  private closedByUser = false;
   private nextId = 1;
-  private backoffMs: number;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private everConnected = false;
-  private wasOpen = false;
   private readonly opts: Required<Omit<RosbridgeOptions, 'onReject'>> & Pick<RosbridgeOptions, 'onReject'>;
   private readonly advertised = new Map<string, { type: string; firstPending: boolean; resendFirst: boolean; resendTimer: NodeJS.Timeout | null; at: number }>();
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly services = new Map<string, { type: string; handler: ServiceHandler }>();
   private readonly pending = new Map<string, PendingCall>();
-  private readonly listeners = new Set<ConnectionListener>();
-  private readonly fragments: FragmentAssembler;
+  private readonly decoder: IncomingDecoder;
+  private readonly socket: ReconnectingSocket;
 
   constructor(options: RosbridgeOptions) {
     this.opts = { requestTimeoutMs: 5000, maxMessageBytes: 10_000_000, reconnectInitialMs: 100, reconnectMaxMs: 5000, resendFirstAfterMs: 50, pingIntervalMs: 2000, ...options };
-    this.backoffMs = this.opts.reconnectInitialMs;
-    this.fragments = new FragmentAssembler(this.opts.maxMessageBytes);
+    this.decoder = new IncomingDecoder(this.opts.maxMessageBytes, {
+      reject: (why) => this.reject(why),
+      reassembled: () => { this.stats.fragmentsReassembled++; },
+    });
+    this.socket = new ReconnectingSocket(this.opts, {
+      open: (isReconnect) => this.onOpen(isReconnect),
+      message: (data, isBinary) => this.onMessage(data, isBinary),
+      close: () => this.onClose(),
+    });
   }
 
   get connected(): boolean {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+    return this.socket.connected;
   }
 
-  /** Opens the first connection; rejects after `requestTimeoutMs`. Later losses reconnect by themselves. */
+  /** Opens the first connection, retrying until `requestTimeoutMs` (ReconnectingSocket.connect). */
   connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        off();
-        this.closedByUser = true;
-        this.ws?.terminate();
-        reject(new Error(`rosbridge: no connection to ${this.opts.url} within ${this.opts.requestTimeoutMs} ms`));
-      }, this.opts.requestTimeoutMs);
-      const off = this.onConnection((e) => {
-        if (e !== 'connected') return;
-        clearTimeout(timer);
-        off();
-        resolve();
-      });
-      this.open();
-    });
+    return this.socket.connect();
   }
 
   /** Listens to connection changes; returns the function that stops listening. */
   onConnection(listener: ConnectionListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.socket.onConnection(listener);
   }
 
   /**
@@ -211,17 +189,9 @@ export class RosbridgeClient {
 
   /** Closes for good: no reconnect; pending calls fail. */
   async close(): Promise<void> {
-    this.closedByUser = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     for (const a of this.advertised.values()) if (a.resendTimer) clearTimeout(a.resendTimer);
     this.failPending('client closed');
-    const ws = this.ws;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { ws.terminate(); resolve(); }, 500);
-      ws.once('close', () => { clearTimeout(t); resolve(); });
-      ws.close();
-    });
+    await this.socket.close();
   }
 
   // ---- plumbing ----
@@ -236,9 +206,7 @@ export class RosbridgeClient {
     if (text.length > this.opts.maxMessageBytes) {
       throw new Error(`rosbridge: outgoing ${String(frame.op)} is ${text.length} bytes, above maxMessageBytes ${this.opts.maxMessageBytes}`);
     }
-    if (!this.connected) return false;
-    this.ws!.send(text);
-    return true;
+    return this.socket.send(text);
   }
 
   private sendSubscribe(sub: Subscription): void {
@@ -248,41 +216,9 @@ export class RosbridgeClient {
     this.send(frame);
   }
 
-  private open(): void {
-    // Frames up to twice the message limit are read and rejected by us (counted, connection kept);
-    // beyond that ws closes the connection rather than buffer them (we then reconnect).
-    const ws = new WebSocket(this.opts.url, { maxPayload: 2 * this.opts.maxMessageBytes, handshakeTimeout: this.opts.requestTimeoutMs });
-    this.ws = ws;
-    ws.on('open', () => {
-      this.startPing(ws);
-      this.onOpen();
-    });
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    ws.on('error', () => { /* followed by 'close', which handles it */ });
-    ws.on('close', () => this.onClose(ws));
-  }
-
-  private startPing(ws: WebSocket): void {
-    if (!(this.opts.pingIntervalMs > 0)) return;
-    let answered = true;
-    ws.on('pong', () => { answered = true; });
-    const timer = setInterval(() => {
-      if (!answered) {
-        ws.terminate(); // 'close' follows: reconnect as for any lost connection
-        return;
-      }
-      answered = false;
-      ws.ping();
-    }, this.opts.pingIntervalMs);
-    timer.unref?.();
-    ws.once('close', () => clearInterval(timer));
-  }
-
-  private onOpen(): void {
-    if (this.everConnected) this.stats.reconnects++;
-    this.everConnected = true;
-    this.wasOpen = true;
-    this.backoffMs = this.opts.reconnectInitialMs;
+  /** Called on each (re)open, before the connection listeners hear 'connected'. */
+  private onOpen(isReconnect: boolean): void {
+    if (isReconnect) this.stats.reconnects++;
     // A new rosbridge connection knows nothing of the old one: declare everything again.
     for (const [topic, a] of this.advertised) {
       if (a.resendTimer) clearTimeout(a.resendTimer);
@@ -293,25 +229,13 @@ export class RosbridgeClient {
     }
     for (const [service, s] of this.services) this.send({ op: 'advertise_service', service, type: s.type });
     for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
-    for (const l of [...this.listeners]) l('connected');
   }
 
-  private onClose(ws: WebSocket): void {
-    if (this.ws !== ws) return;
-    this.ws = null;
-    this.fragments.clear();
+  /** Called when a connection or attempt ends, before the listeners hear 'disconnected'. */
+  private onClose(): void {
+    // Half a fragmented message or a pending answer will never arrive on a new connection.
+    this.decoder.clear();
     this.failPending('connection to rosbridge lost');
-    // Only a connection that was open is "lost"; failed reconnect attempts say nothing.
-    if (this.wasOpen) for (const l of [...this.listeners]) l('disconnected');
-    this.wasOpen = false;
-    if (this.closedByUser) return;
-    const delay = this.backoffMs * (0.8 + 0.4 * Math.random()); // jitter: many clients must not retry in step
-    this.backoffMs = Math.min(this.opts.reconnectMaxMs, this.backoffMs * 2);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.closedByUser) this.open();
-    }, delay);
-    this.reconnectTimer.unref?.();
   }
 
   private failPending(why: string): void {
@@ -330,25 +254,12 @@ export class RosbridgeClient {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.stats.received++;
-    if (isBinary) return this.reject('binary frame (no compression was requested)');
-    if (data.length > this.opts.maxMessageBytes) return this.reject(`message of ${data.length} bytes above the limit`);
-    const parsed = parseIncoming(data.toString('utf8'));
-    if (typeof parsed === 'string') return this.reject(parsed);
-    this.dispatch(parsed);
+    const m = this.decoder.decode(data, isBinary);
+    if (m) this.dispatch(m);
   }
 
-  private dispatch(m: Incoming): void {
+  private dispatch(m: Decoded): void {
     switch (m.op) {
-      case 'fragment': {
-        const r = this.fragments.add(m);
-        if (r.rejected) this.reject(r.rejected);
-        if (r.complete === undefined) return;
-        const inner = parseIncoming(r.complete);
-        if (typeof inner === 'string') return this.reject(`reassembled message: ${inner}`);
-        if (inner.op === 'fragment') return this.reject('fragment nested in a fragment');
-        this.stats.fragmentsReassembled++;
-        return this.dispatch(inner);
-      }
       case 'publish': {
         let delivered = false;
         for (const sub of this.subscriptions.values()) {
@@ -382,7 +293,7 @@ export class RosbridgeClient {
   }
 
   /** A ROS node called a service we advertised: always answer, or the caller hangs (REFERENCE §6). */
-  private async answerServiceRequest(m: Extract<Incoming, { op: 'call_service' }>): Promise<void> {
+  private async answerServiceRequest(m: Extract<Decoded, { op: 'call_service' }>): Promise<void> {
     const s = this.services.get(m.service);
     const reply = (result: boolean, values: unknown) => this.send({ op: 'service_response', id: m.id, service: m.service, values, result });
     if (!s) {
@@ -396,128 +307,5 @@ export class RosbridgeClient {
       // Also reached when the handler's answer cannot be sent (too big, not JSON): say so, briefly.
       reply(false, String((e as Error)?.message ?? e).slice(0, 1000));
     }
-  }
-}
-
-// ---- incoming messages: validation and fragment reassembly ----
-
-/** The incoming ops we act on, validated. */
-export type Incoming =
-  | { op: 'publish'; topic: string; msg: Record<string, unknown> }
-  | { op: 'service_response'; id?: string | number; service: string; values?: unknown; result: boolean }
-  | { op: 'call_service'; id?: string | number; service: string; args: Record<string, unknown> }
-  | { op: 'fragment'; id: string | number; data: string; num: number; total: number }
-  | { op: 'status'; level?: string; msg?: string };
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isId = (x: unknown): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x));
-const isName = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024;
-
-/** Parses and checks one incoming text frame; returns the message or why it was rejected. */
-export function parseIncoming(text: string): Incoming | string {
-  let m: unknown;
-  try {
-    m = JSON.parse(text);
-  } catch {
-    return 'not valid JSON';
-  }
-  if (!isObject(m)) return 'not a JSON object';
-  if (m.id !== undefined && !isId(m.id)) return 'id is neither a string nor a number';
-  switch (m.op) {
-    case 'publish':
-      if (!isName(m.topic)) return 'publish without a topic';
-      if (!isObject(m.msg)) return `publish on ${m.topic.slice(0, 80)} without a msg object`;
-      return m as Incoming;
-    case 'service_response':
-      if (!isName(m.service)) return 'service_response without a service';
-      if (typeof m.result !== 'boolean') return 'service_response without a boolean result';
-      return m as Incoming;
-    case 'call_service': {
-      if (!isName(m.service)) return 'call_service without a service';
-      // rosbridge sends args as an object; an empty list also means "no arguments".
-      const args = m.args === undefined || (Array.isArray(m.args) && m.args.length === 0) ? {} : m.args;
-      if (!isObject(args)) return 'call_service args is not an object';
-      return { op: 'call_service', id: m.id as string | number | undefined, service: m.service, args };
-    }
-    case 'fragment':
-      if (!isId(m.id)) return 'fragment without an id';
-      if (typeof m.data !== 'string') return 'fragment data is not a string';
-      if (typeof m.num !== 'number' || !Number.isInteger(m.num) || m.num < 0) return 'fragment num is not an integer ≥ 0';
-      // rosbridge may send a non-integer total (REFERENCE §6): only require a positive finite number.
-      if (typeof m.total !== 'number' || !Number.isFinite(m.total) || m.total <= 0 || m.total > 1e6) return 'fragment total is not a positive number';
-      return m as Incoming;
-    case 'status':
-      return { op: 'status', level: String(m.level ?? ''), msg: String(m.msg ?? '') };
-    default:
-      return typeof m.op === 'string' ? `unknown op ${m.op.slice(0, 40)}` : 'no op';
-  }
-}
-
-/** Fragments per message: a bound on bookkeeping that the byte limit alone would leave at millions. */
-const MAX_FRAGMENTS = 100_000;
-
-/**
- * Reassembles fragments in arrival order from num 0. rosbridge may reuse one constant id for
- * every fragmented message and send a non-integer total (REFERENCE §6), so: a num 0 starts a new
- * message under its id (an unfinished one is dropped), each next fragment must carry the next num,
- * and the message is complete when its text parses, which a strict prefix of a JSON object never
- * does, once num + 1 ≥ ⌊total⌋. More than ⌈total⌉ fragments, a gap, or too many bytes drop it.
- */
-export class FragmentAssembler {
-  private readonly open = new Map<string, { parts: string[]; bytes: number; next: number; total: number; last: string }>();
-
-  constructor(private readonly maxBytes: number, private readonly maxOpen = 8) {}
-
-  add(f: Extract<Incoming, { op: 'fragment' }>): { complete?: string; rejected?: string } {
-    const key = String(f.id);
-    let a = this.open.get(key);
-    let rejected: string | undefined;
-    if (f.num === 0) {
-      if (a) rejected = `unfinished fragmented message ${key.slice(0, 40)} replaced`;
-      if (!a && this.open.size >= this.maxOpen) {
-        const oldest = this.open.keys().next().value as string;
-        this.open.delete(oldest);
-        rejected = 'too many unfinished fragmented messages; dropped the oldest';
-      }
-      a = { parts: [], bytes: 0, next: 0, total: f.total, last: '' };
-      this.open.set(key, a);
-    } else if (!a) {
-      return { rejected: `fragment ${f.num} of ${key.slice(0, 40)} without its start` };
-    } else if (f.num === a.next - 1 && f.data === a.last) {
-      return { rejected: 'duplicate fragment ignored' }; // keeps the message: the copy adds nothing
-    } else if (f.num !== a.next) {
-      this.open.delete(key);
-      return { rejected: `fragment ${f.num} out of order (expected ${a.next}); message dropped` };
-    }
-    a.bytes += f.data.length;
-    if (a.bytes > this.maxBytes || a.next >= MAX_FRAGMENTS) {
-      this.open.delete(key);
-      return { rejected: `fragmented message above ${this.maxBytes} bytes or ${MAX_FRAGMENTS} fragments; dropped` };
-    }
-    a.parts.push(f.data);
-    a.last = f.data;
-    a.next = f.num + 1;
-    if (a.next >= Math.floor(a.total)) {
-      const text = a.parts.join('');
-      let complete = false;
-      try {
-        complete = isObject(JSON.parse(text));
-      } catch {
-        complete = false;
-      }
-      if (complete) {
-        this.open.delete(key);
-        return { complete: text, rejected };
-      }
-      if (a.next >= Math.ceil(a.total)) {
-        this.open.delete(key);
-        return { rejected: `fragments of ${key.slice(0, 40)} do not form a JSON object` };
-      }
-    }
-    return { rejected };
-  }
-
-  clear(): void {
-    this.open.clear();
   }
 }

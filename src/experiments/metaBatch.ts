@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AnyVectorEnv } from '../core/env.ts';
-import { assertFinite } from '../core/errors.ts';
+import { ConfigError, assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
 import { type EnvOptions, makeVector } from '../../envs/registry.ts';
 import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
@@ -41,8 +41,17 @@ export function policySpecOf(cfg: Config, env: TaskSource): PolicySpec {
     actDim: env.actionSpace.size,
     hidden: cfg.hidden,
     activation: cfg.activation,
-    initStd: cfg.initStd,
+    // Relative: a fraction of each dimension's half-range (bounded action spaces only).
+    initStd: cfg.initStdRelative ? relativeStd(cfg.initStd, env.actionSpace) : cfg.initStd,
   };
+}
+
+function relativeStd(fraction: number, box: TaskSource['actionSpace']): number[] {
+  return Array.from({ length: box.size }, (_, j) => {
+    const half = (box.high[j] - box.low[j]) / 2;
+    if (!Number.isFinite(half) || !(half > 0)) throw new ConfigError('initStdRelative', `action dimension ${j} has no finite range [${box.low[j]}, ${box.high[j]}]; give an absolute initStd`);
+    return fraction * half;
+  });
 }
 
 /** Options every env copy is built with. */
@@ -157,11 +166,17 @@ export class MetaLearner {
     return this.metaPool?.workerCount ?? 0;
   }
 
-  /** Runs one meta-batch from θ; returns the new θ and the batch's metrics. */
-  async step(theta: Float32Array, rng: Rng): Promise<{ theta: Float32Array; metrics: BatchMetrics }> {
+  /**
+   * Runs one meta-batch from θ; returns the new θ and the batch's metrics. `onEpisodes` hears of
+   * every finished round of episodes (a robot: every episode) across the batch's sampling phases.
+   */
+  async step(theta: Float32Array, rng: Rng, onEpisodes?: (done: number, total: number) => void): Promise<{ theta: Float32Array; metrics: BatchMetrics }> {
     const cfg = this.cfg;
     const T = cfg.metaBatchSize;
-    const sampler = { lanes: this.lanes, spec: this.spec, episodesPerTask: cfg.episodesPerTask };
+    const perPhase = T * cfg.episodesPerTask;
+    let phase = 0;
+    const onRound = onEpisodes && ((done: number) => onEpisodes(phase * perPhase + done, (cfg.numSteps + 1) * perPhase));
+    const sampler = { lanes: this.lanes, spec: this.spec, episodesPerTask: cfg.episodesPerTask, onRound };
     const tasks = this.taskSource.sampleTasks(T, rng);
     const obj: OuterObjective = this.metaPool ? await this.metaPool.begin(theta, T) : new LocalObjective(this.objectiveOptions(), theta, T);
     let secondsSampling = 0;
@@ -175,6 +190,7 @@ export class MetaLearner {
       for (let i = 0; i < cfg.numSteps; i++) {
         const t0 = clock();
         const eps = await sampleEpisodes(sampler, tasks, params, rng);
+        phase++;
         const t1 = clock();
         if (i === 0) returnBefore = eps.meanReturn();
         envSteps += eps.lengths.reduce((a, b) => a + b, 0);

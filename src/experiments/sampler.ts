@@ -23,6 +23,8 @@ export interface TaskSampler<T> {
   lanes: AnyVectorEnv<T>[];
   spec: PolicySpec;
   episodesPerTask: number;
+  /** Called after each round of episodes with how many of this call's episodes are done. */
+  onRound?: (episodesDone: number, episodesTotal: number) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function sampleEpisodes<T>(s: TaskSampler<T>, tasks: T[], params: F
     });
     const round = EpisodeBatch.concat(await Promise.all(lanes));
     rounds.push(round.numEpisodes > E - r * C ? round.slice(0, E - r * C) : round);
+    s.onRound?.(Math.min(E, (r + 1) * C), E);
   }
   return EpisodeBatch.concat(rounds);
 }

@@ -28,6 +28,8 @@ export interface TrainOptions {
   initDir?: string;
   /** Called after every meta-batch. */
   onBatch?: (batch: number, total: number, m: BatchMetrics) => void;
+  /** Called after every round of episodes within a meta-batch (a robot: every episode). */
+  onEpisodes?: (batch: number, done: number, total: number) => void;
   /** Checked between meta-batches: when it returns true, checkpoint and stop. */
   shouldStop?: () => boolean;
   /**
@@ -143,7 +145,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         }
         let step: Awaited<ReturnType<MetaLearner['step']>>;
         try {
-          step = await learner.step(theta, rng);
+          step = await learner.step(theta, rng, opts.onEpisodes && ((done, total) => opts.onEpisodes!(batch + 1, done, total)));
         } catch (e) {
           if (!(e instanceof HaltedError)) throw e;
           save(); // the last finished meta-batch, with the generator as it was then

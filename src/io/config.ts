@@ -48,6 +48,7 @@ export const ConfigSchema = z
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
     activation: z.enum(['tanh', 'relu']).describe('hidden activation of the policy MLP'),
     initStd: z.number().positive().describe('initial standard deviation of the Gaussian policy'),
+    initStdRelative: z.boolean().describe("initStd is a fraction of each action dimension's half-range (high - low)/2, not an absolute std (robot preset: exploration scaled to the action bounds)"),
     metaBatchSize: int(1).describe('tasks per meta-batch'),
     episodesPerTask: int(1).describe('episodes sampled per task for each inner step and for validation'),
     horizon: int(1).describe('episode time limit in steps'),
@@ -90,6 +91,7 @@ const base: Config = {
   hidden: [64, 64],
   activation: 'tanh',
   initStd: 1,
+  initStdRelative: false,
   metaBatchSize: 20,
   episodesPerTask: 20,
   horizon: 100,
@@ -133,6 +135,12 @@ export const PRESETS = {
    * on KL(old ‖ new), and its evaluation's step sizes (per env below).
    */
   paper: { ...base, hidden: [100, 100], activation: 'relu', actionScale: 1, baselineObsClip: 10, lossWeighting: 'step', lineSearchKl: 'old-new', evalTasks: 'paper' },
+  /**
+   * Real hardware (env ros): 4 tasks × 2 episodes per meta-batch (minutes, not hours, at 10 Hz),
+   * exploration noise 0.3 of each action's half-range (initStd 1 on ±0.3 m/s would put most
+   * commands at the bounds), a checkpoint after every meta-batch. Pair with `mode: realtime`.
+   */
+  robot: { ...base, metaBatchSize: 4, episodesPerTask: 2, numBatches: 20, initStd: 0.3, initStdRelative: true, checkpointEvery: 1, workers: 0 },
   /** A short run for the quick start: fewer tasks and batches, same algorithm. */
   quick: { ...base, metaBatchSize: 10, episodesPerTask: 10, numBatches: 15, hvpSubsample: 0.2 },
 } satisfies Record<string, Config>;
@@ -165,6 +173,7 @@ const PER_ENV: Record<PresetName, Partial<Record<EnvName, Partial<Config>>>> = {
     'cheetah-velocity': { cheetahDynamics: 'rllab', metaBatchSize: 40, episodesPerTask: 10, horizon: 200, numBatches: 475, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
     'cheetah-direction': { cheetahDynamics: 'rllab', metaBatchSize: 40, horizon: 200, maxKl: 0.02, numBatches: 100, evalStepSizes: [0.1, 0.05], evalEpisodesPerTask: 20 },
   },
+  robot: {},
   quick: {
     'cheetah-velocity': { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5, actionScale: 10 },
     'cheetah-direction': { metaBatchSize: 10, episodesPerTask: 10, horizon: 100, numBatches: 5, actionScale: 10 },
