@@ -25,15 +25,13 @@ import { HaltedError, NumericError } from '../core/errors.ts';
 import { type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
 import { clipActions, onShutdown, RateLimiter, Watchdog } from './safety.ts';
 import { sampleTasks } from './taskSpace.ts';
-import { RosbridgeClient, type RosbridgeOptions } from './rosbridge.ts';
+import type { RosbridgeClient, RosbridgeOptions } from './rosbridge.ts';
 import { addTaskToScope, evaluateNumber, type RosPlan } from './rosConfig.ts';
-import { actionMessage } from './rosFields.ts';
-import { StopGuard } from './stopGuard.ts';
-import { type Outcome, ObservationBoard, failedEpisodeError, noFreshObservationError } from './rosWatch.ts';
+import { RosLink } from './rosLink.ts';
+import { type Outcome, ObservationBoard, failedEpisodeError } from './rosWatch.ts';
+import { startFresh } from './rosReset.ts';
 
 type Task = Record<string, unknown>;
-/** How long after advertising a topic we wait before a message there that must not be lost. */
-const ADVERTISE_SETTLE_MS = 250;
 /** Episodes in a row without one answered step before the run stops as misconfigured. */
 export const MAX_DEAD_EPISODES = 5;
 /** Reset attempts when the connection drops during a reset. */
@@ -53,35 +51,27 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   readonly actionSpace: Box;
   readonly maxEpisodeSteps: number;
   readonly stats = emptyStats();
-  readonly client: RosbridgeClient;
+  private readonly link: RosLink;
   private readonly cfg: RosPlan['config'];
   private readonly board: ObservationBoard;
   private readonly obsWatchdog: Watchdog;
   private readonly limiter: RateLimiter | null;
   private readonly offHooks: (() => void)[] = [];
-  private guard!: StopGuard;
   private task: Task = {};
   private running = false;
   private stepping = false;
   private t = 0;
   private lastObs: Float32Array;
   private nextTickAt = 0;
-  /** The last command sent was the stop action: the observation watchdog need not repeat it. */
-  private stopped = false;
-  /** A stop could not be sent (disconnected): send it first thing after reconnecting. */
-  private stopOwed = false;
   /** The connection dropped during the running episode: its next step ends it. */
   private interrupted = false;
   /** Disconnects so far (a reset that saw one retries). */
   private drops = 0;
   /** The observation watchdog expired and nothing arrived since (its stop holds). */
   private observationsLost = false;
-  private haltReason: string | null = null;
   /** Episodes in a row that ended without one answered step, and why the last did. */
   private deadEpisodes = 0;
   private answeredThisEpisode = 0;
-  private declared = false;
-  private guardStopsCounted = 0;
 
   private constructor(private readonly plan: RosPlan, options: RosEnvOptions) {
     const c = (this.cfg = plan.config);
@@ -99,33 +89,29 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     });
     this.obsWatchdog = new Watchdog(c.safety.timeout_ms, () => {
       this.observationsLost = true;
-      if (!this.stopped && !this.guard?.stopHolds) this.sendStop(); // not twice when the guard stopped it already
+      if (!this.link.stopped && !this.link.guardStopHolds) this.link.sendStop(); // not twice when the guard stopped it already
     });
-    this.client = new RosbridgeClient({ ...clientOptions(plan), onReject: () => { this.stats.rejected++; }, ...options.client });
+    this.link = new RosLink(plan, this.stats, options.client);
     if (options.stopOnShutdown !== false) {
       // A signal halts (stop now, no more actions); exit and crash paths send the stop once more.
-      this.offHooks.push(onShutdown((why) => (why === 'SIGINT' || why === 'SIGTERM' ? this.halt(why) : this.sendStop())));
+      this.offHooks.push(onShutdown((why) => (why === 'SIGINT' || why === 'SIGTERM' ? this.halt(why) : this.link.sendStop())));
     }
     this.offHooks.push(this.client.onConnection((e) => this.onConnection(e)));
+  }
+
+  /** The rosbridge connection (its stats, for logs and tests). */
+  get client(): RosbridgeClient {
+    return this.link.client;
   }
 
   /** Connects, starts the stop guard, subscribes to the observation topics and advertises the action topic. */
   static async connect(plan: RosPlan, options: RosEnvOptions = {}): Promise<RosEnv> {
     const env = new RosEnv(plan, options);
     try {
-      await env.client.connect();
-      env.guard = await StopGuard.start({
-        client: { ...clientOptions(plan), ...options.client, onReject: undefined as never },
-        topic: plan.config.action.topic,
-        type: plan.config.action.type,
-        stopMessage: env.message(plan.config.action.stop_action),
-        timeoutMs: plan.config.safety.timeout_ms,
-        startTimeoutMs: plan.config.connection.request_timeout_ms + 5000,
-      });
-      env.guard.onStop = () => env.countGuardStops();
+      await env.link.open();
     } catch (e) {
       for (const off of env.offHooks) off();
-      await env.client.close();
+      await env.link.close();
       throw e;
     }
     env.declare();
@@ -134,13 +120,10 @@ export class RosEnv implements BridgeVectorEnv<Task> {
 
   private declare(): void {
     const c = this.cfg;
-    this.declared = true;
     this.board.subscribe(this.client, { throttleRate: c.connection.throttle_rate_ms, queueLength: c.connection.queue_length });
-    this.client.advertise(c.action.topic, c.action.type);
     // A repeated reset message is not harmless: no resend; requestReset waits for the advertise instead.
     if (c.reset?.topic) this.client.advertise(c.reset.topic, c.reset.type, { resendFirst: false });
-    // The first publish after advertise may be lost (REFERENCE §6); let it be a harmless stop.
-    this.publishStop();
+    this.link.declare();
   }
 
   sampleTasks(n: number, rng: Rng): Task[] {
@@ -159,7 +142,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
 
   /** Whether halt() was called (the env takes no more actions). */
   get halted(): boolean {
-    return this.haltReason !== null;
+    return this.link.halted;
   }
 
   /**
@@ -168,17 +151,15 @@ export class RosEnv implements BridgeVectorEnv<Task> {
    * action; reset() then throws a HaltedError.
    */
   halt(reason = 'halt'): void {
-    if (this.haltReason === null) this.haltReason = reason;
-    this.guard?.halt();
+    this.link.halt(reason);
     this.obsWatchdog.disarm();
-    this.sendStop();
     this.board.wakeAll();
   }
 
   /** Stops the robot, resets it (service or topic), and resolves with the first fresh observation. */
   async reset(): Promise<Float32Array> {
     for (let attempt = 1; ; attempt++) {
-      if (this.halted) throw new HaltedError(this.haltReason!);
+      if (this.halted) throw new HaltedError(this.link.whyHalted);
       const drops = this.drops;
       try {
         return await this.resetOnce();
@@ -192,36 +173,8 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   private async resetOnce(): Promise<Float32Array> {
     if (this.running) this.endEpisode();
     const c = this.cfg;
-    const resetTimeout = c.reset?.timeout_ms ?? c.connection.step_timeout_ms;
-    if ((await this.board.waitUntil(this.client, () => this.client.connected, c.connection.reconnect_wait_ms, { failOnDisconnect: false })) !== 'ok') {
-      throw new Error(`RosEnv.reset: not connected to ${c.url} (waited ${c.connection.reconnect_wait_ms} ms for a reconnect)`);
-    }
-    const trigger = this.plan.triggerTopic;
-    let before: Map<string, number>;
-    if (c.mode === 'lockstep' && c.reset) {
-      // Lockstep sims answer every command, including the stop that ended the last episode: let that
-      // answer arrive first so that it is not taken for the post-reset observation.
-      const seq = this.board.seq(trigger);
-      this.publishStop();
-      await this.board.waitUntil(this.client, () => this.board.seq(trigger) > seq, Math.min(100, c.safety.timeout_ms));
-      before = this.board.snapshot();
-      await this.requestReset(resetTimeout);
-    } else if (c.mode === 'lockstep') {
-      before = this.board.snapshot(); // no reset: the answer to the stop is the first observation
-      this.publishStop();
-    } else {
-      await this.requestReset(resetTimeout);
-      before = this.board.snapshot(); // a streaming robot: only messages sent after the reset count
-    }
-    // Lockstep: the trigger topic must answer and every other topic must have spoken at least once;
-    // realtime: every topic must deliver a message from after the reset.
-    const isFresh = (topic: string) => this.board.seq(topic) > (c.mode === 'realtime' || topic === trigger ? before.get(topic)! : 0);
-    const fresh = await this.board.waitUntil(this.client, () => this.board.topics.every(isFresh), resetTimeout);
-    if (this.halted) throw new HaltedError(this.haltReason!);
-    if (fresh !== 'ok') {
-      if (fresh === 'disconnected') throw new Error('RosEnv.reset: connection lost during reset');
-      throw noFreshObservationError(this.plan, this.board, this.board.topics.filter((t) => !isFresh(t)), resetTimeout, before);
-    }
+    await startFresh(this.plan, this.link, this.board);
+    if (this.halted) throw new HaltedError(this.link.whyHalted);
     this.interrupted = false;
     this.observationsLost = false;
     this.t = 0;
@@ -232,25 +185,13 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     // Realtime robots stream: silence is a fault at any time. Lockstep sims are silent between steps
     // by design, so there the watchdog watches only a step's wait (a stall between steps is the guard's).
     if (c.mode === 'realtime') this.obsWatchdog.arm();
-    this.guard.watch();
+    this.link.watch();
     this.nextTickAt = performance.now() + 1000 / (c.rate_hz ?? 1);
     return this.lastObs.slice();
   }
 
-  private async requestReset(timeoutMs: number): Promise<void> {
-    const r = this.cfg.reset;
-    if (r?.service) {
-      await this.client.callService(r.service, r.request, timeoutMs);
-    } else if (r?.topic) {
-      // rosbridge may drop a message published right after advertise (REFERENCE §6): wait briefly.
-      const since = performance.now() - (this.client.advertisedAt(r.topic) ?? 0);
-      if (since < ADVERTISE_SETTLE_MS) await new Promise((res) => setTimeout(res, ADVERTISE_SETTLE_MS - since));
-      this.client.publish(r.topic, r.request);
-    }
-  }
-
   async step(actions: Float32Array): Promise<VectorStepResult> {
-    if (!this.running) throw this.halted ? new HaltedError(this.haltReason!) : new Error('RosEnv.step: no episode running; call reset() first');
+    if (!this.running) throw this.halted ? new HaltedError(this.link.whyHalted) : new Error('RosEnv.step: no episode running; call reset() first');
     if (this.stepping) throw new Error('RosEnv.step: the previous step has not finished');
     if (actions.length !== this.actionSpace.size) throw new Error(`RosEnv.step: expected ${this.actionSpace.size} action entries, got ${actions.length}`);
     let safe: Float32Array;
@@ -265,8 +206,8 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     this.stepping = true;
     // Waiting inside a step is the control loop at work: keep the guard's heartbeat going (a
     // blocked event loop stops these beats too, which is the point).
-    const beats = setInterval(() => this.guard.beat(), Math.max(1, this.cfg.safety.timeout_ms / 4));
-    this.guard.beat();
+    const beats = setInterval(() => this.link.beat(), Math.max(1, this.cfg.safety.timeout_ms / 4));
+    this.link.beat();
     try {
       if (this.limiter) await this.limiter.wait();
       return this.finishStep(safe, await this.exchange(safe));
@@ -284,9 +225,8 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     // Realtime: while the robot is silent past the watchdog, its stop stays in force (we would drive blind).
     if (c.mode === 'realtime' && this.observationsLost) return 'stale';
     const before = this.board.snapshot();
-    if (!this.guard.beginSend()) return this.guard.halted ? 'halted' : 'stopped';
-    this.publishAction(action);
-    this.guard.endSend();
+    const sent = this.link.sendAction(action);
+    if (sent !== 'sent') return sent;
     let outcome: Outcome;
     if (c.mode === 'lockstep') {
       const awaited = c.sync === 'all' ? this.board.topics : [this.plan.triggerTopic];
@@ -304,7 +244,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     }
     if (this.halted) return 'halted';
     // The guard stopped the robot while this step ran: what followed was not this action's doing.
-    if (this.guard.stopHolds) return 'stopped';
+    if (this.link.guardStopHolds) return 'stopped';
     return outcome;
   }
 
@@ -348,58 +288,23 @@ export class RosEnv implements BridgeVectorEnv<Task> {
   /** Sends the stop action and closes the connection (and the guard's). */
   async close(): Promise<void> {
     this.running = false;
-    this.guard?.halt();
-    if (this.client.connected && this.publishStop()) this.stats.stops++;
     for (const off of this.offHooks) off();
     this.obsWatchdog.disarm();
-    await this.client.close();
-    await this.guard?.close();
+    await this.link.close();
   }
 
   /** What a process shutdown does (also called by the exit / crash hook): send the stop now. */
   shutdown(): void {
-    this.sendStop();
-  }
-
-  // ---- internals ----
-
-  private message(action: ArrayLike<number>): Record<string, unknown> {
-    return actionMessage(this.cfg.action.template, this.plan.actionPaths, action);
-  }
-
-  private publishStop(): boolean {
-    this.stopped = true;
-    return this.client.publish(this.cfg.action.topic, this.message(this.cfg.action.stop_action));
-  }
-
-  private publishAction(action: Float32Array): boolean {
-    if (this.halted) return false; // belt and braces: exchange() already refused
-    this.stopped = action.every((x, i) => x === Math.fround(this.cfg.action.stop_action[i]));
-    return this.client.publish(this.cfg.action.topic, this.message(action));
-  }
-
-  /** Sends the stop action now (owed until the reconnect if offline). */
-  private sendStop(): void {
-    if (this.client.connected && this.publishStop()) this.stats.stops++;
-    else this.stopOwed = true;
-  }
-
-  /** Adds the stops the guard sent since the last count to `stats.stops`. */
-  private countGuardStops(): void {
-    const sent = this.guard?.sent ?? 0;
-    this.stats.stops += sent - this.guardStopsCounted;
-    this.guardStopsCounted = sent;
+    this.link.sendStop();
   }
 
   private endEpisode(): void {
-    this.countGuardStops();
     this.running = false;
     this.obsWatchdog.disarm();
-    this.guard?.idle(); // acknowledges a stop the guard sent (counted when it was sent)
-    if (this.client.connected) this.publishStop();
-    else this.stopOwed = true;
+    this.link.endEpisode();
   }
 
+  /** A drop ends the running episode (RosLink sends the stop on the reconnect); waits re-check. */
   private onConnection(e: 'connected' | 'disconnected'): void {
     if (e === 'disconnected') {
       this.drops++;
@@ -407,20 +312,7 @@ export class RosEnv implements BridgeVectorEnv<Task> {
         this.interrupted = true;
         this.obsWatchdog.disarm();
       }
-      this.stopOwed = true;
-    } else if (this.declared) {
-      // A reconnect: the client re-advertised before telling us; the robot's state is unknown, so stop it first.
-      this.stats.reconnects = this.client.stats.reconnects;
-      if (this.stopOwed) this.stats.stops++;
-      this.stopOwed = false;
-      this.publishStop();
     }
     this.board.wakeAll();
   }
-}
-
-/** The rosbridge client options of a robot config. */
-function clientOptions(plan: RosPlan): RosbridgeOptions {
-  const k = plan.config.connection;
-  return { url: plan.config.url, requestTimeoutMs: k.request_timeout_ms, maxMessageBytes: k.max_message_bytes, reconnectInitialMs: k.reconnect_initial_ms, reconnectMaxMs: k.reconnect_max_ms, pingIntervalMs: k.ping_interval_ms };
 }
