@@ -118,8 +118,19 @@ describe('a robot stops when told to (metarl train --env ros, child processes)',
     expect(code).toBe(130);
   });
 
-  it('an action field rosbridge cannot deliver stops the run with exit 2 naming action.fields', { timeout: 60_000 }, async () => {
+  it('a wrong action field is refused at start (exit 2) when rosapi can describe the type', { timeout: 30_000 }, async () => {
     const peer = await startPeer();
+    const r = robot(peer.url) as { action: Record<string, unknown> };
+    const run = trainOnRobot({ ...r, action: { ...r.action, fields: ['linear.x', 'angular.q'] } }, 3);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.stderr()).toMatch(/error: action\.fields\.1: geometry_msgs\/Vector3 has no field q \(at angular\); it has x, y, z/);
+    expect(peer.commandsOn().filter((c) => !isStop(c))).toEqual([]); // nothing moved
+  });
+
+  it('without rosapi, an action field rosbridge cannot deliver stops the run with exit 2 naming action.fields', { timeout: 60_000 }, async () => {
+    const peer = await startPeer();
+    peer.knobs.rosapi = false;
     const r = robot(peer.url) as { action: Record<string, unknown> };
     const t0 = performance.now();
     const run = trainOnRobot({ ...r, action: { ...r.action, fields: ['linear.x', 'angular.q'] } }, 3);
@@ -129,6 +140,7 @@ describe('a robot stops when told to (metarl train --env ros, child processes)',
     expect(code).toBe(2);
     expect(run.stderr()).toMatch(/error: action\.fields: 5 episodes in a row, no message on \/odom answered an action on \/cmd_vel/);
     expect(run.stderr()).toMatch(/angular\.q/);
+    expect(run.stderr()).toMatch(/warning: could not check message fields/);
     // Five episodes of one timed-out step each (step_timeout_ms 1000), plus start-up.
     expect(seconds).toBeLessThan(Math.max(5 * 1.5, 10) + 8);
   });

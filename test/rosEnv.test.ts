@@ -209,7 +209,11 @@ describe('RosEnv (lockstep, simulated diff-drive robot)', () => {
   it('a missing observation field is named: messages arrive but are rejected (exit 2 from the CLI)', { timeout: 8000 }, async () => {
     const base = testConfig('ws://x') as { observation: Record<string, unknown>[] };
     const observation = base.observation.map((o, i) => (i === 1 ? { ...o, field: 'pose.pose.positon.y' } : o));
-    const { env } = await setup({ observation, reset: { service: '/reset_robot', type: 'std_srvs/Empty', request: {}, timeout_ms: 500 } });
+    const peer = new RosbridgePeer();
+    const url = await peer.start();
+    peer.knobs.rosapi = false; // no type check at connect: the field fails when messages come
+    const env = await RosEnv.connect(parseRosConfig(testConfig(url, { observation, reset: { service: '/reset_robot', type: 'std_srvs/Empty', request: {}, timeout_ms: 500 }, connection: { ...(testConfig(url).connection as object), request_timeout_ms: 300 } })), { stopOnShutdown: false });
+    cleanups.push(() => peer.stop(), () => env.close());
     env.setTasks([{ goal: [1, 1] }]);
     const err = await env.reset().catch((e: Error) => e);
     expect(err).toBeInstanceOf(ConfigError);
@@ -351,10 +355,44 @@ describe('RosEnv (lockstep, simulated diff-drive robot)', () => {
   });
 });
 
+describe('message fields checked against the robot\'s types (rosapi)', () => {
+  it('refuses a wrong field or type at connect, naming the config field; warns when rosapi is absent', { timeout: 10_000 }, async () => {
+    const peer = new RosbridgePeer();
+    const url = await peer.start();
+    cleanups.push(() => peer.stop());
+    const connectWith = async (patch: Record<string, unknown>) => {
+      const lines: string[] = [];
+      const env = await RosEnv.connect(parseRosConfig(testConfig(url, patch)), { stopOnShutdown: false, log: (l) => lines.push(l) }).catch((e: Error) => e);
+      if (!(env instanceof Error)) await env.close();
+      return { env, lines };
+    };
+    const base = testConfig(url) as { observation: Record<string, unknown>[]; action: Record<string, unknown> };
+    const ok = await connectWith({});
+    expect(ok.env).toBeInstanceOf(RosEnv);
+    expect(ok.lines).toEqual([]);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ observation: base.observation.map((o, i) => (i === 5 ? { ...o, field: 'twist.twist.linear.v' } : o)) }, /^observation\.5\.field: geometry_msgs\/Vector3 has no field v \(at twist\.twist\.linear\)/],
+      [{ observation: base.observation.map((o, i) => (i === 0 ? { ...o, field: 'pose.covariance' } : o)) }, /^observation\.0\.field: pose\.covariance is an array; name one entry/],
+      [{ observation: base.observation.map((o, i) => (i === 0 ? { ...o, field: 'header.frame_id' } : o)) }, /^observation\.0\.field: header\.frame_id is a string, not a number/],
+      [{ action: { ...base.action, type: 'geometry_msgs/Twizt' } }, /^action\.type: the robot does not know the type geometry_msgs\/Twizt/],
+    ];
+    for (const [patch, message] of cases) {
+      const { env } = await connectWith(patch);
+      expect(env).toBeInstanceOf(ConfigError);
+      expect((env as Error).message).toMatch(message);
+    }
+    peer.knobs.rosapi = false;
+    const { env, lines } = await connectWith({ connection: { ...(testConfig(url).connection as object), request_timeout_ms: 300 } });
+    expect(env).toBeInstanceOf(RosEnv);
+    expect(lines.join('\n')).toMatch(/^warning: could not check message fields .*\/rosapi\/message_details/);
+  });
+});
+
 describe('ROS config errors name the field', () => {
   const base = () => testConfig('ws://127.0.0.1:9090');
   it.each([
     [{ mode: 'fast' }, /^mode: invalid value; allowed: lockstep, realtime/],
+    [{ mode: undefined }, /^mode: required: realtime \(a robot/],
     [{ reward: '-dist(x, goal)' }, /^reward: function 'dist' not allowed/],
     [{ reward: '-sqrt(x^2 + z^2)' }, /^reward: unknown name 'z'; allowed: .*x/],
     [{ termination: 'x = 1' }, /^termination: assignment not allowed/],

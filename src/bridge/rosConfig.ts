@@ -44,7 +44,7 @@ const ObservationEntrySchema = z
 export const RosConfigSchema = z
   .object({
     url: z.string().regex(/^wss?:\/\/\S+$/, 'must be a ws:// or wss:// URL like ws://localhost:9090').describe('rosbridge server'),
-    mode: z.enum(['lockstep', 'realtime']).default('lockstep').describe('lockstep: a step ends on the next trigger message; realtime: at a fixed rate'),
+    mode: z.enum(['lockstep', 'realtime']).describe('required: lockstep (a simulator that answers every command: a step ends on its answer) or realtime (a robot: steps at rate_hz)'),
     rate_hz: z.number().positive().max(1000).optional().describe('realtime mode: control rate'),
     max_episode_steps: posInt.describe('episode time limit in steps'),
     trigger_topic: rosName.optional().describe('lockstep: topic whose next message ends a step (default: the first observation topic)'),
@@ -205,6 +205,11 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigError {
 
 /** Validates a config object and compiles its expressions. */
 export function parseRosConfig(raw: unknown): RosPlan {
+  // No default: lockstep on a real robot would wait for answers it never sends, realtime on a
+  // lockstep simulator would step a frozen world. The user says which one this is.
+  if (typeof raw === 'object' && raw !== null && (raw as { mode?: unknown }).mode === undefined) {
+    throw new ConfigError('mode', 'required: realtime (a robot or free-running simulator, steps at rate_hz) or lockstep (a simulator that publishes one observation per command)');
+  }
   const r = RosConfigSchema.safeParse(raw);
   if (!r.success) throw describeIssue(r.error.issues[0]);
   const config = r.data;

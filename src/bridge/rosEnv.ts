@@ -30,6 +30,7 @@ import { addTaskToScope, evaluateNumber, type RosPlan } from './rosConfig.ts';
 import { RosLink } from './rosLink.ts';
 import { type Outcome, ObservationBoard, failedEpisodeError } from './rosWatch.ts';
 import { startFresh } from './rosReset.ts';
+import { checkFields } from './rosTypes.ts';
 
 type Task = Record<string, unknown>;
 /** Episodes in a row without one answered step before the run stops as misconfigured. */
@@ -42,6 +43,8 @@ export interface RosEnvOptions {
   stopOnShutdown?: boolean;
   /** Overrides of the rosbridge client options (tests). */
   client?: Partial<RosbridgeOptions>;
+  /** Status lines (e.g. that the fields could not be checked against the robot's types). */
+  log?: (line: string) => void;
 }
 
 export class RosEnv implements BridgeVectorEnv<Task> {
@@ -109,6 +112,8 @@ export class RosEnv implements BridgeVectorEnv<Task> {
     const env = new RosEnv(plan, options);
     try {
       await env.link.open();
+      const warning = await checkFields(plan, env.client, plan.config.connection.request_timeout_ms);
+      if (warning) options.log?.(`warning: ${warning}`);
     } catch (e) {
       for (const off of env.offHooks) off();
       await env.link.close();

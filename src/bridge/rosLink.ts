@@ -126,7 +126,7 @@ export class RosLink {
 
   async close(): Promise<void> {
     this.guard?.halt();
-    if (this.client.connected && this.publishStop()) this.stats.stops++;
+    if (this.declared && this.client.connected && this.publishStop()) this.stats.stops++;
     await this.client.close();
     await this.guard?.close();
   }

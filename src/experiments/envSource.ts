@@ -68,7 +68,7 @@ export async function openEnvSource(cfg: Config, numTasks: number, log: (line: s
   if (kind === 'ros') {
     if (cfg.robot === undefined) throw new ConfigError('robot', 'env ros needs a robot description (give the robot YAML with --config; see docs/ros.md)');
     const plan = parseRosConfig(cfg.robot);
-    const env = await RosEnv.connect(plan);
+    const env = await RosEnv.connect(plan, { log });
     return { taskSource: env, lanes: [env], description: `robot at ${plan.config.url}`, close: () => env.close() };
   }
   const b = cfg.bridge;

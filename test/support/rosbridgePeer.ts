@@ -36,10 +36,12 @@ export interface Knobs {
   refuseConnections: boolean;
   /** Delay before answering a service call, ms. */
   serviceDelayMs: number;
+  /** Serve rosapi's /rosapi/message_details (the field check at connect). */
+  rosapi: boolean;
 }
 
 export class RosbridgePeer {
-  readonly knobs: Knobs = { fragmentSize: 0, fractionalTotal: false, constantFragmentId: false, dropFirstPublish: false, dropWindowMs: Infinity, silent: false, refuseConnections: false, serviceDelayMs: 0 };
+  readonly knobs: Knobs = { fragmentSize: 0, fractionalTotal: false, constantFragmentId: false, dropFirstPublish: false, dropWindowMs: Infinity, silent: false, refuseConnections: false, serviceDelayMs: 0, rosapi: true };
   readonly commands: ReceivedCommand[] = [];
   /** Every op received, for assertions on the protocol (subscribe options, re-advertise…). */
   readonly received: Record<string, unknown>[] = [];
@@ -237,7 +239,10 @@ export class RosbridgePeer {
       if (values !== undefined) frame.values = values;
       if (ws.readyState === WebSocket.OPEN) this.send(ws, frame);
     }, this.knobs.serviceDelayMs);
-    if (m.service === '/reset_robot') {
+    if (m.service === '/rosapi/message_details' && this.knobs.rosapi) {
+      const type = String((m.args as { type?: unknown })?.type ?? '');
+      reply(true, { typedefs: typedefs(type) });
+    } else if (m.service === '/reset_robot') {
       this.resetRobot(); // its odometry goes out before the response, as a sim publishing on reset would
       reply(true, {});
     } else {
@@ -289,12 +294,30 @@ export class RosbridgePeer {
   }
 }
 
-/** Field layouts of the message types the peer knows (others are not checked). */
+/** Field layouts of the message types the peer knows (others are not checked); `type[n]`: an array. */
 const TYPES: Record<string, Record<string, string>> = {
   'geometry_msgs/Twist': { linear: 'geometry_msgs/Vector3', angular: 'geometry_msgs/Vector3' },
   'geometry_msgs/Vector3': { x: 'float64', y: 'float64', z: 'float64' },
   'std_msgs/Empty': {},
+  'nav_msgs/Odometry': { header: 'std_msgs/Header', child_frame_id: 'string', pose: 'geometry_msgs/PoseWithCovariance', twist: 'geometry_msgs/TwistWithCovariance' },
+  'std_msgs/Header': { seq: 'uint32', stamp: 'time', frame_id: 'string' },
+  'geometry_msgs/PoseWithCovariance': { pose: 'geometry_msgs/Pose', covariance: 'float64[36]' },
+  'geometry_msgs/Pose': { position: 'geometry_msgs/Point', orientation: 'geometry_msgs/Quaternion' },
+  'geometry_msgs/Point': { x: 'float64', y: 'float64', z: 'float64' },
+  'geometry_msgs/Quaternion': { x: 'float64', y: 'float64', z: 'float64', w: 'float64' },
+  'geometry_msgs/TwistWithCovariance': { twist: 'geometry_msgs/Twist', covariance: 'float64[36]' },
 };
+
+/** rosapi's answer for `type`: its typedef and those of the types inside it (none if unknown). */
+function typedefs(type: string, seen = new Set<string>()): Record<string, unknown>[] {
+  const fields = TYPES[type];
+  if (!fields || seen.has(type)) return [];
+  seen.add(type);
+  const names = Object.keys(fields);
+  const parts = names.map((n) => /^(.*?)(?:\[(\d*)\])?$/.exec(fields[n])!);
+  const own = { type, fieldnames: names, fieldtypes: parts.map((p) => p[1]), fieldarraylen: parts.map((p) => (p[2] === undefined ? -1 : Number(p[2] || 0))), examples: [], constnames: [], constvalues: [] };
+  return [own, ...parts.flatMap((p) => typedefs(p[1], seen))];
+}
 
 /** Whether every field of `msg` exists in `type` (recursively), as rosbridge's message filling requires. */
 function fitsType(type: string, msg: unknown): boolean {
