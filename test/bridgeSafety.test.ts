@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RemoteVectorEnv } from '../src/bridge/remoteEnv.ts';
 import { navSimOptions } from '../scripts/nav-sim.ts';
 import { serveSimulator } from '../src/bridge/simServer.ts';
+import { HaltedError } from '../src/core/errors.ts';
 
 async function simWithStops() {
   const stops: number[] = [];
@@ -38,6 +39,45 @@ describe('bridge safety (agent side)', () => {
       await sim.close();
     }
     expect(stops).toHaveLength(2); // close() stops too
+  });
+
+  it('hardware declared in the hello: halt() sends stop at once, no step after it, reset refuses (HaltedError)', async () => {
+    const stops: number[] = [];
+    let steps = 0;
+    const opts = navSimOptions({ num: 2 });
+    const sim = await serveSimulator({
+      ...opts,
+      hardware: true,
+      makeEnv: () => {
+        const env = opts.makeEnv();
+        const step = env.step.bind(env);
+        env.step = (a: Float32Array) => { steps++; return step(a); };
+        return env;
+      },
+      onStop: () => void stops.push(performance.now()),
+    });
+    const env = await RemoteVectorEnv.connect(sim.url, { stopOnShutdown: false });
+    try {
+      expect(env.hardware).toBe(true);
+      await env.setTasks([{ goal: [0.3, 0.3] }, { goal: [-0.2, 0.1] }]);
+      await env.reset(1);
+      await env.step(zeros);
+      const pending = env.step(zeros); // in flight when the halt comes
+      const t0 = performance.now();
+      env.halt('test');
+      const r = await pending;
+      expect(Array.from(r.discarded!)).toEqual([1, 1]); // not a transition
+      const after = await env.step(zeros);
+      expect(Array.from(after.discarded!)).toEqual([0, 0]); // nothing was running any more
+      await new Promise((res) => setTimeout(res, 50));
+      expect(stops).toHaveLength(1);
+      expect(stops[0] - t0).toBeLessThan(50);
+      expect(steps).toBe(2); // the first step and the one already in flight; none after the halt
+      await expect(env.reset(2)).rejects.toBeInstanceOf(HaltedError);
+    } finally {
+      await env.close();
+      await sim.close();
+    }
   });
 
   it('caps the step rate at maxRateHz', async () => {

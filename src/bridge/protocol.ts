@@ -63,6 +63,8 @@ export const HelloSchema = z.object({
   name: z.string().max(256).optional(),
   /** The simulator can read and write binary frames. */
   binary: z.boolean().optional(),
+  /** Real hardware behind the bridge: a stop request halts it at once (no more steps) rather than finishing the meta-batch. */
+  hardware: z.boolean().optional(),
 });
 const OkSchema = z.object({ type: z.literal('ok'), id: requestId });
 const ObsSchema = z.object({ type: z.literal('obs'), id: requestId, obs: floats });

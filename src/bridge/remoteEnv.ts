@@ -15,7 +15,7 @@ import WebSocket, { type RawData } from 'ws';
 import type { VectorStepResult } from '../core/env.ts';
 import type { Box } from '../core/spaces.ts';
 import type { Rng } from '../core/rng.ts';
-import { NumericError, assertFinite } from '../core/errors.ts';
+import { HaltedError, NumericError, assertFinite } from '../core/errors.ts';
 import type { SteppableVectorEnv } from '../streams/rollout.ts';
 import { type BridgeStats, type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
 import { RateLimiter, Watchdog, clipActions, onShutdown } from './safety.ts';
@@ -38,6 +38,9 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   readonly taskSpace: TaskSpace;
   /** The simulator's name from its hello ('' if none). */
   readonly name: string;
+  /** The hello declared real hardware (see BridgeVectorEnv.hardware). */
+  readonly hardware: boolean;
+  private haltReason: string | null = null;
   /** Steps travel as binary frames (both sides agreed). */
   readonly binary: boolean;
   readonly stats: BridgeStats = emptyStats();
@@ -69,6 +72,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     this.maxEpisodeSteps = hs.hello.maxEpisodeSteps;
     this.taskSpace = hs.taskSpace;
     this.name = hs.hello.name ?? '';
+    this.hardware = hs.hello.hardware === true;
     this.binary = hs.binary;
     this.stats.rejected = hs.rejected;
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -78,7 +82,8 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     this.lastObs = new Float32Array(this.num * this.observationSpace.size);
     this.stallWatch = options.stallTimeoutMs ? new Watchdog(options.stallTimeoutMs, () => this.sendStopNow()) : null;
     this.rate = options.maxRateHz ? new RateLimiter(options.maxRateHz) : null;
-    this.offShutdown = options.stopOnShutdown === false ? () => {} : onShutdown(() => this.sendStopNow());
+    // Hardware: a signal halts (stop now, no step after it); other exits, and simulators, send the stop.
+    this.offShutdown = options.stopOnShutdown === false ? () => {} : onShutdown((why) => (this.hardware && (why === 'SIGINT' || why === 'SIGTERM') ? this.halt(why) : this.sendStopNow()));
     this.calls = new PendingCalls((id, kind) => this.fail(new Error(`${kind} #${id}: no reply from ${label} within ${this.callTimeoutMs} ms`), true));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason));
@@ -116,6 +121,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   /** Resets every copy (copy i seeded with deriveSeed(seed, i) by the simulator); n × obsDim. */
   async reset(seed?: number): Promise<Float32Array> {
     if (seed !== undefined && !Number.isSafeInteger(seed)) throw new Error(`reset: seed must be an integer, got ${seed}`);
+    if (this.haltReason !== null) throw new HaltedError(this.haltReason);
     const reply = await this.call<Reply & { type: 'obs' }>('reset', (id) => encodeMessage(seed === undefined ? { type: 'reset', id } : { type: 'reset', id, seed }));
     if (this.taskError) throw this.taskError;
     assertFinite(`observation from ${this.label} at reset`, reply.obs);
@@ -135,6 +141,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
       if (!Number.isFinite(actions[i])) throw new NumericError(`step: action entry ${i} (copy ${Math.floor(i / a)}) is ${actions[i]}; not sending it`);
     }
     if (!this.resetDone) throw new Error('step: call reset() before the first step');
+    if (this.haltReason !== null) return this.haltedStep();
     const { actions: clipped, clipped: count } = clipActions(actions, this.actionSpace);
     this.stats.clippedActions += count;
     await this.rate?.wait();
@@ -143,9 +150,30 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
       this.binary ? encodeStepFrame(id, clipped, this.num, a) : encodeMessage({ type: 'step', id, actions: Array.from(clipped) }),
     );
     if (this.taskError) throw this.taskError;
+    if (this.haltReason !== null) return this.haltedStep(); // halted while the step was out: not a transition
     const result = this.finishStep(reply.result);
     if (this.done.some((d) => d === 0)) this.stallWatch?.arm();
     return result;
+  }
+
+  /**
+   * Stops for good: `stop` goes out now, no step is sent after it (a step in flight comes back
+   * discarded for every copy), and reset() throws a HaltedError.
+   */
+  halt(reason = 'halt'): void {
+    if (this.haltReason === null) this.haltReason = reason;
+    this.stallWatch?.disarm();
+    this.sendStopNow();
+  }
+
+  /** Every running copy's step discarded and its episode ended (see VectorStepResult.discarded). */
+  private haltedStep(): VectorStepResult {
+    const n = this.num;
+    const discarded = Uint8Array.from(this.done, (d) => (d ? 0 : 1));
+    this.stats.discardedSteps += discarded.reduce((a, b) => a + b, 0);
+    this.stats.interruptedEpisodes += discarded.reduce((a, b) => a + b, 0);
+    this.done.fill(1);
+    return { obs: this.lastObs.slice(), reward: new Float32Array(n), terminated: new Uint8Array(n), truncated: discarded.slice(), discarded };
   }
 
   /** Asks the simulator to hold still (its safe state); resolves when it acknowledged. */

@@ -29,6 +29,8 @@ export interface SimulatorOptions {
   welcomeTimeoutMs?: number;
   /** Largest message accepted, in bytes (default 1 MiB). */
   maxMessageBytes?: number;
+  /** Announce real hardware (hello `hardware: true`): the agent halts at once on Ctrl-C. */
+  hardware?: boolean;
   /** Called on `stop`: bring the system to its safe state (the reference simulator holds still anyway). */
   onStop?: (env: AnyVectorEnv) => void | Promise<void>;
 }
@@ -94,6 +96,7 @@ export class SimSession {
       observationSpace: boxToJson(env.observationSpace), actionSpace: boxToJson(env.actionSpace), maxEpisodeSteps: env.maxEpisodeSteps,
       tasks: options.taskSpace, binary: options.binary !== false,
       ...(options.name !== undefined ? { name: options.name } : {}), ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.hardware ? { hardware: true } : {}),
     }));
   }
 
