@@ -220,6 +220,28 @@ describe('RosEnv (lockstep, simulated diff-drive robot)', () => {
     expect((err as Error).message).toMatch(/^observation\.1\.field: messages on \/odom arrive but are rejected \(\d+ so far\): no field pose\.pose\.positon\.y; check the field against nav_msgs\/Odometry/);
   });
 
+  it('lockstep with two observation topics: sync all waits for both; sync trigger leaves the other one step old', { timeout: 8000 }, async () => {
+    const run = async (sync: 'all' | 'trigger') => {
+      const peer = new RosbridgePeer();
+      const url = await peer.start();
+      peer.knobs.lateTopicMs = 5; // a second sensor answers 5 ms after the first
+      const base = testConfig(url) as { observation: Record<string, unknown>[] };
+      const observation = [...base.observation, { name: 'x_late', topic: '/odom_late', type: 'nav_msgs/Odometry', field: 'pose.pose.position.x' }];
+      const env = await RosEnv.connect(parseRosConfig(testConfig(url, { observation, trigger_topic: '/odom', sync })), { stopOnShutdown: false });
+      cleanups.push(() => peer.stop(), () => env.close());
+      env.setTasks([{ goal: [1, 1] }]);
+      await env.reset();
+      let stale = 0;
+      for (let i = 0; i < 8; i++) {
+        const r = await env.step(Float32Array.of(0.2, 0));
+        if (Math.abs(r.obs[5] - r.obs[0]) > 1e-6) stale++; // x from the late topic vs x from the trigger
+      }
+      return stale;
+    };
+    expect(await run('all')).toBe(0);
+    expect(await run('trigger')).toBe(8); // every step: the second topic still holds the previous step's value
+  });
+
   it('resets by topic, waiting out the advertise race instead of repeating the reset', { timeout: 5000 }, async () => {
     const peer = new RosbridgePeer();
     const url = await peer.start();

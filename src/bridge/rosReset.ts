@@ -1,7 +1,9 @@
 /**
  * How a ROS episode starts: wait for the connection, stop the robot, ask for the reset (a service
  * call or a message), and wait for the first fresh observation:
- *   lockstep   the trigger topic answers after the reset, and every other topic has spoken once;
+ *   lockstep   the trigger topic answers after the reset — with `sync: all` every topic does, so
+ *              that no older message is still on its way when the first step waits for answers;
+ *              with `sync: trigger` the other topics need only have spoken once;
  *   realtime   every topic delivers a message sent after the reset completed.
  * A lockstep sim answers every command, the stop that ended the last episode too: that answer is
  * let through first so it is not taken for the post-reset observation.
@@ -22,11 +24,12 @@ export async function startFresh(plan: RosPlan, link: RosLink, board: Observatio
     throw new Error(`RosEnv.reset: not connected to ${c.url} (waited ${c.connection.reconnect_wait_ms} ms for a reconnect)`);
   }
   const trigger = plan.triggerTopic;
+  const answering = c.mode === 'realtime' || c.sync === 'all' ? board.topics : [trigger];
   let before: Map<string, number>;
   if (c.mode === 'lockstep' && c.reset) {
-    const seq = board.seq(trigger);
+    const seq = board.snapshot();
     link.publishStop();
-    await board.waitUntil(client, () => board.seq(trigger) > seq, Math.min(100, c.safety.timeout_ms));
+    await board.waitUntil(client, () => answering.every((t) => board.seq(t) > seq.get(t)!), Math.min(100, c.safety.timeout_ms));
     before = board.snapshot();
     await requestReset(plan, link, timeoutMs);
   } else if (c.mode === 'lockstep') {
@@ -36,7 +39,7 @@ export async function startFresh(plan: RosPlan, link: RosLink, board: Observatio
     await requestReset(plan, link, timeoutMs);
     before = board.snapshot(); // a streaming robot: only messages sent after the reset count
   }
-  const isFresh = (topic: string) => board.seq(topic) > (c.mode === 'realtime' || topic === trigger ? before.get(topic)! : 0);
+  const isFresh = (topic: string) => board.seq(topic) > (answering.includes(topic) ? before.get(topic)! : 0);
   const fresh = await board.waitUntil(client, () => link.halted || board.topics.every(isFresh), timeoutMs);
   if (link.halted) return; // the caller reports the halt
   if (fresh === 'disconnected') throw new Error('RosEnv.reset: connection lost during reset');

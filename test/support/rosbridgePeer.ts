@@ -38,10 +38,12 @@ export interface Knobs {
   serviceDelayMs: number;
   /** Serve rosapi's /rosapi/message_details (the field check at connect). */
   rosapi: boolean;
+  /** Also publish the odometry on /odom_late this many ms after each /odom (a second sensor; < 0: never). */
+  lateTopicMs: number;
 }
 
 export class RosbridgePeer {
-  readonly knobs: Knobs = { fragmentSize: 0, fractionalTotal: false, constantFragmentId: false, dropFirstPublish: false, dropWindowMs: Infinity, silent: false, refuseConnections: false, serviceDelayMs: 0, rosapi: true };
+  readonly knobs: Knobs = { fragmentSize: 0, fractionalTotal: false, constantFragmentId: false, dropFirstPublish: false, dropWindowMs: Infinity, silent: false, refuseConnections: false, serviceDelayMs: 0, rosapi: true, lateTopicMs: -1 };
   readonly commands: ReceivedCommand[] = [];
   /** Every op received, for assertions on the protocol (subscribe options, re-advertise…). */
   readonly received: Record<string, unknown>[] = [];
@@ -279,7 +281,9 @@ export class RosbridgePeer {
   publishOdom(): void {
     if (this.knobs.silent) return;
     this.odomTimes.push(performance.now());
-    this.publish('/odom', this.odometry());
+    const odometry = this.odometry();
+    this.publish('/odom', odometry);
+    if (this.knobs.lateTopicMs >= 0) setTimeout(() => this.publish('/odom_late', odometry), this.knobs.lateTopicMs);
   }
 
   /** Sends a frame, fragmented when the knob says so. */
