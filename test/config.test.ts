@@ -6,6 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../src/core/errors.ts';
 import { PRESETS, readConfigFile, resolveConfig, upgradeConfig, validateConfig } from '../src/io/config.ts';
+import { fileURLToPath } from 'node:url';
+import { Box } from '../src/core/spaces.ts';
+import { Rng } from '../src/core/rng.ts';
+import { initParams } from '../agents/policy.ts';
+import { policySpecOf } from '../src/experiments/metaBatch.ts';
 
 describe('config', () => {
   it('resolves preset ← file ← flags in that order', () => {
@@ -47,6 +52,18 @@ describe('config', () => {
     const mixed = resolveConfig('pytorch-maml-rl', { env: 'ros', metaBatchSize: 2, robot });
     expect([mixed.metaBatchSize, mixed.robot]).toEqual([2, robot]);
     expect(() => resolveConfig('pytorch-maml-rl', robot)).toThrow(/url/); // not env ros: an unknown field
+  });
+
+  it('robot preset: a small meta-batch and exploration noise relative to each action\'s bounds', () => {
+    const robot = readConfigFile(fileURLToPath(new URL('../examples/diff-drive.yaml', import.meta.url)));
+    const cfg = resolveConfig('robot', robot, { env: 'ros' });
+    expect([cfg.metaBatchSize, cfg.episodesPerTask, cfg.checkpointEvery, cfg.initStdRelative]).toEqual([4, 2, 1, true]);
+    // ±0.3 m/s and ±1.5 rad/s: std 0.3 × half-range per dimension.
+    const spec = policySpecOf(cfg, { observationSpace: new Box(-Infinity, Infinity, [5]), actionSpace: new Box([-0.3, -1.5], [0.3, 1.5], [2]), sampleTasks: () => [] });
+    expect((spec.initStd as number[]).map((x) => Number(x.toFixed(6)))).toEqual([0.09, 0.45]);
+    const theta = initParams(spec, new Rng(1));
+    expect(Array.from(theta.slice(-2)).map((x) => Math.exp(x))).toEqual([expect.closeTo(0.09, 6), expect.closeTo(0.45, 6)]);
+    expect(() => policySpecOf(cfg, { observationSpace: new Box(-Infinity, Infinity, [5]), actionSpace: new Box(-Infinity, Infinity, [2]), sampleTasks: () => [] })).toThrow(/^initStdRelative: action dimension 0 has no finite range/);
   });
 
   it('merges the bridge section field by field and accepts ws:// URLs and serve as env', () => {
