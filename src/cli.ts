@@ -12,6 +12,7 @@ import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.
 import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { train } from './experiments/train.ts';
+import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { envKind } from './experiments/envSource.ts';
 import { type EvalFlags, runEval, stepSizes } from './cliEval.ts';
 import { resumeContinual, runContinual } from './experiments/continual.ts';
@@ -48,9 +49,19 @@ interface TrainFlags {
   token?: string;
 }
 
-async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
+/** Flags that would change what a resumed run computes: it takes them from its folder instead. */
+const FIXED_ON_RESUME = ['env', 'preset', 'config', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
+const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
+  const bridge = flags.host !== undefined || flags.port !== undefined || flags.token !== undefined ? { host: flags.host, port: flags.port, token: flags.token } : undefined;
+  if (flags.resume !== undefined) {
+    const clash = FIXED_ON_RESUME.filter((k) => cmd?.getOptionValueSource(k) === 'cli');
+    if (clash.length > 0) throw new ConfigError('--resume', `continues the run with its own settings; drop ${clash.map(flagName).join(', ')} (only --num-batches, --workers, --backend and the bridge connection may change)`);
+  }
+  const resumed = flags.resume === undefined ? null : loadRunCheckpoint(flags.resume, '--resume');
   const file = flags.config ? readConfigFile(flags.config) : {};
-  const cfg = resolveConfig(flags.preset, file, {
+  const cfg = resumed ? { ...resumed.config, backend: (flags.backend ?? resumed.config.backend) as Config['backend'] } : resolveConfig(flags.preset, file, {
     env: flags.env,
     seed: flags.seed,
     out: flags.out,
@@ -61,7 +72,7 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     workers: flags.workers,
     modelFile: flags.modelFile,
     actionScale: flags.actionScale,
-    bridge: flags.host !== undefined || flags.port !== undefined || flags.token !== undefined ? { host: flags.host, port: flags.port, token: flags.token } : undefined,
+    bridge,
   });
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${backend}\n`);
@@ -71,16 +82,17 @@ async function runTrain(flags: TrainFlags): Promise<{ runDir: string; cfg: Confi
     const r = await train(cfg, {
       backend,
       resumeDir: flags.resume,
+      resume: resumed ? { numBatches: flags.numBatches, workers: flags.workers, backend: flags.backend as Config['backend'] | undefined, bridge: bridge && resolveConfig('pytorch-maml-rl', { bridge: resumed.config.bridge }, { bridge }).bridge } : undefined,
       initDir: flags.init,
       log: (line) => process.stderr.write(`${line}\n`),
       onBatch: (b, total, m) => progress.update(b, total, m),
       // Robots and remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
-      onEpisodes: envKind(cfg.env) === 'builtin' ? undefined : episodeProgress(cfg.numBatches),
+      onEpisodes: envKind(cfg.env) === 'builtin' ? undefined : episodeProgress(flags.numBatches ?? cfg.numBatches),
       signal: stop.signal,
     });
     progress.stop();
     process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
-    return { runDir: r.runDir, cfg, theta: r.theta, stopped: r.stopped };
+    return { runDir: r.runDir, cfg: r.config, theta: r.theta, stopped: r.stopped };
   } finally {
     progress.stop();
     stop.dispose();
@@ -112,8 +124,8 @@ export function buildProgram(): Command {
       .option('--action-scale <s>', 'the policy acts in [-s, s], mapped onto the env\'s control range', num('--action-scale'))
       .option('--token <secret>', 'bridge: shared secret the simulator must present')
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
-      .action(async (flags: TrainFlags) => {
-        const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags);
+      .action(async function (this: Command, flags: TrainFlags) {
+        const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags, this);
         if (r.stopped) process.exitCode = 130;
       });
   };

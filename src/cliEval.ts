@@ -25,6 +25,14 @@ export function stepSizes(v: string): number[] {
   return xs;
 }
 
+/**
+ * `eval-<tasks>t-<steps>s-seed<seed>.json`, then the flags that replaced the run's own eval
+ * settings (`-sampled`, `-20ep`, `-lr0.1_0.05`), so that no two settings share a file.
+ */
+export function evalFileName(tasks: number, steps: number, seed: number, overrides: string[] = []): string {
+  return `eval-${tasks}t-${steps}s-seed${seed}${overrides.filter(Boolean).map((o) => `-${o}`).join('')}.json`;
+}
+
 export interface EvalFlags {
   run: string;
   tasks: number;
@@ -57,7 +65,12 @@ export async function runEval(opts: EvalFlags): Promise<EvalResult> {
   });
   process.stderr.write('\n');
   const record = { env: ck.config.env, tasks: opts.tasks, taskSource: source, seed: opts.seed, batch: ck.batch, backend, ...r };
-  writeFileAtomic(join(opts.run, 'eval.json'), JSON.stringify(record, null, 1));
+  // One file per setting, so evaluations with other settings never overwrite each other, and
+  // eval.json for the latest (what the tables and the pretrained test read).
+  const text = JSON.stringify(record, null, 1);
+  const overrides = [opts.taskSource !== undefined ? opts.taskSource : '', opts.episodes !== undefined ? `${opts.episodes}ep` : '', opts.stepSizes ? `lr${opts.stepSizes.join('_')}` : ''];
+  writeFileAtomic(join(opts.run, evalFileName(opts.tasks, opts.steps, opts.seed, overrides)), text);
+  writeFileAtomic(join(opts.run, 'eval.json'), text);
   printEval(r, opts.tasks);
   return r;
 }

@@ -47,6 +47,28 @@ describe('metarl train / eval', () => {
     const saved = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8'));
     expect(saved.mean).toHaveLength(2);
     expect(saved.perTask[0]).toHaveLength(10);
+    // Each setting keeps its own file; eval.json is the latest.
+    expect(readFileSync(join(runDir, 'eval-10t-1s-seed1000003.json'), 'utf8')).toBe(readFileSync(join(runDir, 'eval.json'), 'utf8'));
+    const ev2 = spawnSync(process.execPath, [...cli, 'eval', '--run', runDir, '--tasks', '4', '--steps', '0', '--episodes', '2'], { encoding: 'utf8', timeout: 90_000 });
+    expect(ev2.status).toBe(0);
+    expect(existsSync(join(runDir, 'eval-4t-0s-seed1000003-2ep.json'))).toBe(true);
+    expect(existsSync(join(runDir, 'eval-10t-1s-seed1000003.json'))).toBe(true);
+
+    // --resume takes the run's own settings: a flag that would change them is refused (exit 2) …
+    const clash = spawnSync(process.execPath, [...cli, 'train', '--resume', runDir, '--seed', '3', '--hvp-subsample', '0.5'], { encoding: 'utf8', timeout: 60_000 });
+    expect(clash.status).toBe(2);
+    expect(clash.stderr.trim().split('\n').at(-1)).toMatch(/^error: --resume: continues the run with its own settings; drop --seed, --hvp-subsample/);
+    // … it goes on to the run's own numBatches (40), or as far as --num-batches says.
+    const more = spawnSync(process.execPath, [...cli, 'train', '--resume', runDir, '--num-batches', String(ck.batch + 1)], { encoding: 'utf8', timeout: 90_000 });
+    expect(more.status).toBe(0);
+    expect(loadCheckpoint(runDir).batch).toBe(ck.batch + 1);
+    // The run's config.yaml is valid --config input and gives the same settings.
+    const again = spawnSync(process.execPath, [...cli, 'train', '--config', join(runDir, 'config.yaml'), '--num-batches', '1', '--out', join(out, 'again')], { encoding: 'utf8', timeout: 90_000 });
+    expect(again.status).toBe(0);
+    const [second] = readdirSync(join(out, 'again'));
+    const { numBatches: _a, out: _o, ...first } = loadCheckpoint(runDir).config;
+    const { numBatches: _b, out: _p, ...copy } = loadCheckpoint(join(out, 'again', second)).config;
+    expect(copy).toEqual(first);
   });
 
   it('eval of a folder without a checkpoint, or of a checkpoint from another env, exits 2 with one line', () => {

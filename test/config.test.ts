@@ -66,6 +66,13 @@ describe('config', () => {
     expect(() => policySpecOf(cfg, { observationSpace: new Box(-Infinity, Infinity, [5]), actionSpace: new Box(-Infinity, Infinity, [2]), sampleTasks: () => [] })).toThrow(/^initStdRelative: action dimension 0 has no finite range/);
   });
 
+  it('a bridge flag given alone keeps the other defaults (serve --port P, --token, --host)', () => {
+    for (const flags of [{ port: 9000 }, { token: 's3' }, { host: '0.0.0.0' }]) {
+      const c = resolveConfig('pytorch-maml-rl', {}, { env: 'serve', bridge: { host: undefined, port: undefined, token: undefined, ...flags } });
+      expect(c.bridge).toMatchObject({ host: '127.0.0.1', port: 8765, ...flags });
+    }
+  });
+
   it('merges the bridge section field by field and accepts ws:// URLs and serve as env', () => {
     const c = resolveConfig('pytorch-maml-rl', { env: 'ws://127.0.0.1:9000', bridge: { token: 's3' } }, { bridge: { port: 0 } });
     expect([c.env, c.bridge.token, c.bridge.port, c.bridge.host]).toEqual(['ws://127.0.0.1:9000', 's3', 0, '127.0.0.1']);

@@ -65,6 +65,19 @@ describe('meta-training', () => {
     expect(Array.from(resumed.theta)).toEqual(Array.from(full.theta));
   });
 
+  it('--resume goes on to the run\'s own numBatches, not the preset\'s; a longer run only when asked', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-resume-n-'));
+    const done = await train(tiny(out, { numBatches: 2 }), { backend: 'wasm' });
+    const again = await train(tiny(out, { numBatches: 50 }), { backend: 'wasm', resumeDir: done.runDir });
+    expect(again.batchesDone).toBe(2); // finished already: nothing to do
+    expect(again.config.numBatches).toBe(2);
+    const longer = await train(tiny(out), { backend: 'wasm', resumeDir: done.runDir, resume: { numBatches: 3 } });
+    expect(longer.batchesDone).toBe(3);
+    expect(series(longer.runDir)).toHaveLength(3);
+    await expect(train(tiny(out), { backend: 'wasm', resumeDir: done.runDir, resume: { numBatches: 1 } })).rejects.toThrow(/^--num-batches: 1 is below the 3 meta-batches this run has done/);
+    await expect(train(tiny(out), { backend: 'wasm', resumeDir: join(out, 'nothing-here') })).rejects.toThrow(/^--resume: .*nothing-here does not exist/);
+  });
+
   it('stops on NaN parameters with a clear error and keeps the last good checkpoint', async () => {
     const out = mkdtempSync(join(tmpdir(), 'metarl-nan-'));
     const first = await train(tiny(out, { numBatches: 1 }), { backend: 'wasm' });
@@ -76,12 +89,15 @@ describe('meta-training', () => {
       return { theta: bad, metrics: { returnBefore: -1, returnAfter: -1, kl: 0, surrogateChange: 0, lsSteps: 1, accepted: true, secondsSampling: 0, secondsInner: 0, secondsOuter: 0, envSteps: 0 } };
     });
     try {
-      await expect(train(tiny(out, { numBatches: 3 }), { backend: 'wasm', resumeDir: first.runDir })).rejects.toThrow(NumericError);
-      await expect(train(tiny(out, { numBatches: 3 }), { backend: 'wasm', resumeDir: first.runDir })).rejects.toThrow(/last good checkpoint/);
+      const err = await train(tiny(out), { backend: 'wasm', resumeDir: first.runDir, resume: { numBatches: 3 } }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(NumericError);
+      expect((err as Error).message).toMatch(/checkpoint of the 1 finished meta-batches written; resume with: metarl train --resume /);
     } finally {
       spy.mockRestore();
     }
-    expect(readFileSync(ckPath, 'utf8')).toBe(before);
+    // The failure re-saved the last finished batch: same batch, parameters and generator.
+    const pick = (text: string) => { const j = JSON.parse(text); return [j.batch, j.theta, j.rng]; };
+    expect(pick(readFileSync(ckPath, 'utf8'))).toEqual(pick(before));
   });
 });
 

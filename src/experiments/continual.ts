@@ -11,9 +11,8 @@
  * After every task the run's state goes to state.json (continualState.ts), from which
  * `resumeContinual` goes on after a crash or kill to the same results.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRunDir, envSlug, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
 import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { Rng, deriveSeed } from '../core/rng.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
@@ -182,9 +181,7 @@ export interface ContinualRunOptions {
 
 /** `{out}/continual__{env}__{schedule}__{time}` */
 export function continualRunDir(cfg: Config, c: ContinualConfig): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const env = cfg.env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
-  return join(cfg.out, `continual__${env}__${c.schedule}__${stamp}`);
+  return createRunDir(cfg.out, `continual__${envSlug(cfg.env)}__${c.schedule}`);
 }
 
 /** Reads θ_0 from a meta-training run folder, checked against the env's policy size. */
@@ -235,8 +232,7 @@ export async function runContinual(cfgIn: Config, c: ContinualConfig, o: Continu
     const spec = policySpecOf(cfg, source.taskSource);
     const theta0 = c.init ? readInit(c.init, spec) : null;
     const runDir = continualRunDir(cfg, c);
-    mkdirSync(runDir, { recursive: true });
-    writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, continual: c, backendInUse: o.backend }));
+    writeRunConfig(runDir, { ...cfg, continual: c }, [`metarl continual run config: valid --config input (metarl continual --config ${join(runDir, 'config.yaml')})`, `backend in use: ${o.backend}`]);
     const state: ContinualState = { config: cfg, continual: c, backend: o.backend, theta0, tasks: [], done: [], progress: null };
     saveState(runDir, state);
     return await runFrom(runDir, state, source, spec, o);
@@ -252,6 +248,7 @@ export async function runContinual(cfgIn: Config, c: ContinualConfig, o: Continu
  */
 export async function resumeContinual(runDir: string, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {
   const state = loadState(runDir);
+  removeStaleTemporaries(runDir);
   if (state.backend !== o.backend) o.log?.(`warning: this run began on the ${state.backend} backend and goes on with ${o.backend}; its numbers will differ from an uninterrupted run`);
   new JsonlLog(join(runDir, 'tasks.jsonl')).truncate((r) => coveredByState(state, Number(r.seed), String(r.method), Number(r.task)));
   const source = await openContinualSource(state.config, state.continual, o.log);

@@ -5,14 +5,13 @@
  * no action follows — and the checkpoint is that of the last finished meta-batch (the interrupted
  * one is dropped: nothing is learned from interrupted data).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { Rng } from '../core/rng.ts';
 import { ConfigError, HaltedError, NumericError, assertFinite } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
-import { type Checkpoint, hasCheckpoint, loadCheckpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
+import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
+import { createRunDir, envSlug, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
 import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
@@ -22,8 +21,16 @@ export const METRICS_FILE = 'metrics.jsonl';
 export interface TrainOptions {
   /** Backend name in use (recorded in the run). */
   backend: string;
-  /** Existing run folder to continue; its config is used. */
+  /**
+   * Existing run folder to continue. Its own config is used — the `cfg` argument is then ignored —
+   * except for what `resume` changes explicitly.
+   */
   resumeDir?: string;
+  /**
+   * On resume, the settings that may change without changing the run's results: a longer run
+   * (`numBatches`, not below the batches done), worker threads, backend, bridge connection.
+   */
+  resume?: Partial<Pick<Config, 'numBatches' | 'workers' | 'backend' | 'bridge'>>;
   /** Run folder (e.g. pretrained/navigation) whose meta-parameters start a new run instead of a random init. */
   initDir?: string;
   /** Called after every meta-batch. */
@@ -43,17 +50,16 @@ export interface TrainOptions {
 
 export interface TrainResult {
   runDir: string;
+  /** The config the run trained with (a resumed run's own). */
+  config: Config;
   batchesDone: number;
   theta: Float32Array;
   stopped: boolean;
 }
 
-/** `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout). */
+/** Creates `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout), exclusively (src/io/runDir.ts). */
 export function newRunDir(cfg: Config, exp = 'maml-trpo'): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  // A ws:// URL names the folder by host and port.
-  const env = cfg.env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
-  return join(cfg.out, `${env}__${exp}__${cfg.seed}__${stamp}`);
+  return createRunDir(cfg.out, `${envSlug(cfg.env)}__${exp}__${cfg.seed}`);
 }
 
 export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
@@ -99,9 +105,10 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
   if (opts.resumeDir && opts.initDir) throw new ConfigError('--init', 'a resumed run continues from its own checkpoint; drop --init');
   const init = opts.initDir ? loadRunCheckpoint(opts.initDir, '--init') : null;
   if (opts.resumeDir) {
-    if (!hasCheckpoint(opts.resumeDir)) throw new Error(`--resume: ${opts.resumeDir} holds no checkpoint.json`);
-    resumed = loadCheckpoint(opts.resumeDir);
-    cfg = { ...resumed.config, numBatches: Math.max(cfgIn.numBatches, resumed.config.numBatches) };
+    resumed = loadRunCheckpoint(opts.resumeDir, '--resume');
+    const changes = Object.fromEntries(Object.entries(opts.resume ?? {}).filter(([, v]) => v !== undefined));
+    cfg = { ...resumed.config, ...changes };
+    if (cfg.numBatches < resumed.batch) throw new ConfigError('--num-batches', `${cfg.numBatches} is below the ${resumed.batch} meta-batches this run has done`);
   }
   // Open the env first: a bridged env's spaces are known only once it is connected.
   const learner = await MetaLearner.create(cfg, { log: opts.log });
@@ -115,12 +122,12 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
       start = resumed;
     } else {
       runDir = newRunDir(cfg);
-      mkdirSync(runDir, { recursive: true });
       const seeded = new Rng(cfg.seed);
       const theta = initParams(learner.spec, seeded); // drawn either way, so the generator's state is the same
       start = { batch: 0, theta: init ? initTheta(init, learner.spec, opts.initDir!) : theta, rng: seeded.getState(), config: cfg, backend: opts.backend };
     }
-    writeFileSync(join(runDir, 'config.yaml'), toYaml({ ...cfg, backendInUse: opts.backend }));
+    removeStaleTemporaries(runDir);
+    writeRunConfig(runDir, cfg, [`metarl run config: valid --config input (metarl train --config ${join(runDir, 'config.yaml')})`, `backend in use: ${opts.backend}`]);
     const log = new JsonlLog(join(runDir, METRICS_FILE));
     // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
     log.truncate((r) => (r.batch as number) < start.batch);
@@ -141,7 +148,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         rngAtBatch = rng.getState();
         if (opts.shouldStop?.() || opts.signal?.aborted) {
           save();
-          return { runDir, batchesDone: batch, theta, stopped: true };
+          return { runDir, config: cfg, batchesDone: batch, theta, stopped: true };
         }
         let step: Awaited<ReturnType<MetaLearner['step']>>;
         try {
@@ -149,7 +156,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         } catch (e) {
           if (!(e instanceof HaltedError)) throw e;
           save(); // the last finished meta-batch, with the generator as it was then
-          return { runDir, batchesDone: batch, theta, stopped: true };
+          return { runDir, config: cfg, batchesDone: batch, theta, stopped: true };
         }
         const { theta: next, metrics } = step;
         if (!Number.isFinite(metrics.returnBefore) || !Number.isFinite(metrics.returnAfter)) {
@@ -164,10 +171,19 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         if (batch % cfg.checkpointEvery === 0 || batch === cfg.numBatches) save();
       }
     } catch (e) {
-      if (e instanceof NumericError) e.message += ` (run ${runDir}: the last good checkpoint is kept)`;
+      // Whatever failed (a lost simulator, NaN, a misconfigured robot), the meta-batches finished so
+      // far are kept: checkpoint them now, not only every checkpointEvery.
+      let kept: string;
+      try {
+        save();
+        kept = `checkpoint of the ${batch} finished meta-batches written`;
+      } catch (saveError) {
+        kept = `the checkpoint could not be written (${(saveError as Error).message}); the last one on disk is kept`;
+      }
+      if (e instanceof Error) e.message += ` (run ${runDir}: ${kept}; resume with: metarl train --resume ${runDir})`;
       throw e;
     }
-    return { runDir, batchesDone: batch, theta, stopped: false };
+    return { runDir, config: cfg, batchesDone: batch, theta, stopped: false };
   } finally {
     opts.signal?.removeEventListener('abort', halt);
     await learner.close();

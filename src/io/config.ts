@@ -235,10 +235,13 @@ export function resolveConfig(preset: string, fileIn: Record<string, unknown> = 
   const file = env === 'ros' && 'url' in fileIn && !('robot' in fileIn) ? { robot: fileIn } : fileIn;
   const base = presetFor(preset as PresetName, env);
   const merged = { ...base, ...file, ...defined };
-  // Sections merge field by field, so a file may set just `bridge: { port: 9000 }`.
+  // Sections merge field by field, so a file may set just `bridge: { port: 9000 }`; a flag left
+  // unset (`--port` without `--host`) is no value and must not erase the default.
   for (const key of ['bridge'] as const) {
     const parts = [base[key], file[key], defined[key]].filter((x) => x !== undefined);
-    if (parts.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) merged[key] = Object.assign({}, ...parts);
+    if (parts.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
+      merged[key] = Object.assign({}, ...parts.map((p) => Object.fromEntries(Object.entries(p as object).filter(([, v]) => v !== undefined))));
+    }
   }
   return validateConfig(merged);
 }
