@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { ConfigError } from './core/errors.ts';
 import { initBackend } from './tensor/backend.ts';
 import type { Config } from './io/config.ts';
-import { loadRunCheckpoint, writeFileAtomic } from './io/checkpoint.ts';
+import { loadRunCheckpoint } from './io/checkpoint.ts';
+import { writeFileAtomic } from './io/atomic.ts';
 import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
 import { paperTestTasks } from './experiments/paperTasks.ts';
 

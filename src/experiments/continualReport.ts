@@ -13,7 +13,7 @@
  * never leaves a half-written report next to a good one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../io/checkpoint.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { join } from 'node:path';
 import { metricBarsChart, rMatrixChart, renderSvg, returnsChart, svgToPng, type CurvePoint, type MatrixCell, type MetricBar, type TopLevelSpec } from '../io/plots.ts';
 import type { ContinualResults } from './continualTypes.ts';

@@ -8,19 +8,70 @@
  * the current seed's references, the methods finished in it, and the method in progress: its
  * parameters, both random generators, its partial returns and R rows, and the MER memory.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import type { RngState } from '../core/rng.ts';
 import { type Config, upgradeConfig } from '../io/config.ts';
-import { writeFileAtomic } from '../io/checkpoint.ts';
+import { RngStateSchema, base64, count, finiteArray, readChecked, writeChecked } from '../io/checkedJson.ts';
 import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
 import { base64ToFloat32, float32ToBase64 } from '../../agents/merMemoryCodec.ts';
 import { type ContinualConfig, validateContinual } from './continualConfig.ts';
 import type { SeedRun } from './continualTypes.ts';
 
 export const STATE_FILE = 'state.json';
-const VERSION = 1;
+const VERSION = 2;
+
+/** One method × seed run as stored (continualTypes.SeedRun). */
+const SeedRunSchema = z.object({
+  method: z.string().max(64),
+  seed: count,
+  R: z.array(finiteArray),
+  b: finiteArray,
+  random: finiteArray,
+  oracle: finiteArray,
+  returnsBefore: finiteArray,
+  returnsAfter: z.array(finiteArray),
+}).strict();
+const MemorySchema = z.object({
+  version: z.literal(1),
+  capacity: count,
+  obsDim: count,
+  actDim: count,
+  age: count,
+  size: count,
+  obs: base64,
+  actions: base64,
+  advantages: base64,
+  logProbs: base64,
+  taskIds: base64,
+}).strict().refine((m) => m.size <= m.capacity, 'memory size above its capacity');
+const fields = {
+  config: z.record(z.string(), z.unknown()),
+  continual: z.record(z.string(), z.unknown()),
+  backend: z.string().max(64),
+  theta0: base64.nullable(),
+  tasks: z.array(z.unknown()),
+  done: z.array(SeedRunSchema),
+  progress: z.object({
+    seed: count,
+    refs: z.object({ b: finiteArray, random: finiteArray }).strict(),
+    finished: z.array(SeedRunSchema),
+    current: z.object({
+      method: z.string().max(64),
+      next: count,
+      theta: base64,
+      rng: RngStateSchema,
+      memoryRng: RngStateSchema,
+      memory: MemorySchema.nullable(),
+      run: SeedRunSchema,
+    }).strict().nullable(),
+  }).strict().nullable(),
+};
+const StateSchema = z.object({ version: z.literal(VERSION), ...fields }).strict();
+const V1Schema = z.object({ version: z.literal(1), ...fields }).strict();
+type StateBody = z.infer<typeof StateSchema> | z.infer<typeof V1Schema>;
 
 /** A method part-way through one seed's sequence: everything needed to run its next task. */
 export interface MethodProgress {
@@ -74,7 +125,7 @@ export function saveState(runDir: string, s: ContinualState): void {
       current: cur && { ...cur, theta: float32ToBase64(cur.theta) },
     },
   };
-  writeFileAtomic(join(runDir, STATE_FILE), JSON.stringify(body));
+  writeChecked(join(runDir, STATE_FILE), body);
 }
 
 export function hasState(runDir: string): boolean {
@@ -85,23 +136,16 @@ export function hasState(runDir: string): boolean {
 export function loadState(runDir: string): ContinualState {
   const path = join(runDir, STATE_FILE);
   if (!existsSync(path)) throw new ConfigError('--resume', `${runDir} holds no ${STATE_FILE} (is it a continual run folder?)`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new ConfigError('--resume', `cannot read ${path}: ${(e as Error).message}`);
-  }
-  if (raw?.version !== VERSION) throw new ConfigError('--resume', `${path} has version ${raw?.version}; this metarl reads version ${VERSION}`);
-  const progress = raw.progress as (Omit<SeedProgressState, 'current'> & { current: (Omit<MethodProgress, 'theta'> & { theta: string }) | null }) | null;
-  const cur = progress?.current;
+  const raw = readChecked<StateBody>(path, StateSchema, '--resume', { version: 1, schema: V1Schema });
+  const cur = raw.progress?.current;
   return {
-    config: upgradeConfig(raw.config as Record<string, unknown>),
+    config: upgradeConfig(raw.config),
     continual: validateContinual(raw.continual),
-    backend: raw.backend as string,
-    theta0: raw.theta0 === null ? null : base64ToFloat32(raw.theta0 as string),
-    tasks: raw.tasks as unknown[],
-    done: raw.done as SeedRun[],
-    progress: progress && { ...progress, current: cur ? { ...cur, theta: base64ToFloat32(cur.theta) } : null },
+    backend: raw.backend,
+    theta0: raw.theta0 === null ? null : base64ToFloat32(raw.theta0),
+    tasks: raw.tasks,
+    done: raw.done,
+    progress: raw.progress && { ...raw.progress, current: cur ? { ...cur, theta: base64ToFloat32(cur.theta), memory: cur.memory as ReplayMemoryJSON | null } : null },
   };
 }
 

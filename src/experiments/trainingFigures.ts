@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
-import { writeFileAtomic } from '../io/checkpoint.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { JsonlLog } from '../io/jsonl.ts';
 import { METHOD_PALETTE, renderSvg, svgToPng, type TopLevelSpec } from '../io/plots.ts';
 import { type SeriesPoint, type SeriesStyle, errorBarChart, lineBandChart } from '../io/charts.ts';

@@ -1,16 +1,32 @@
 /**
- * Checkpoints: one JSON file per run folder, written atomically (temporary file, fsync, rename)
- * so that a crash mid-write leaves the previous checkpoint intact.
+ * Checkpoints: one JSON file per run folder — the meta-batches done, θ, the generator state and the
+ * config — written atomically with a checksum and read against a schema (checkedJson.ts), so that
+ * a crash mid-write leaves the previous checkpoint intact and a damaged or edited one is refused.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { join } from 'node:path';
 import type { RngState } from '../core/rng.ts';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
+import { RngStateSchema, count, finiteArray, readChecked, writeChecked } from './checkedJson.ts';
+export { writeFileAtomic } from './atomic.ts';
 import { type Config, upgradeConfig } from './config.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
-const VERSION = 1;
+const VERSION = 2;
+
+/** Version 1 (before checksums): the same fields, read without a checksum. */
+const fields = {
+  batch: count,
+  backend: z.string().max(64),
+  rng: RngStateSchema,
+  config: z.record(z.string(), z.unknown()),
+  theta: finiteArray.min(1, 'no parameters'),
+};
+const V1Schema = z.object({ version: z.literal(1), ...fields }).strict();
+const CheckpointSchema = z.object({ version: z.literal(VERSION), ...fields }).strict();
+type Body = z.infer<typeof CheckpointSchema> | z.infer<typeof V1Schema>;
 
 export interface Checkpoint {
   /** Meta-batches completed (the next batch to run). */
@@ -20,19 +36,6 @@ export interface Checkpoint {
   rng: RngState;
   config: Config;
   backend: string;
-}
-
-/** Writes `text` to `path` atomically. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeFileSync(fd, data); // unlike writeSync, loops until every byte is written
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 export function saveCheckpoint(runDir: string, c: Checkpoint): void {
@@ -45,25 +48,26 @@ export function saveCheckpoint(runDir: string, c: Checkpoint): void {
     // Float32 values are exactly representable as JSON numbers, so this round-trips bit for bit.
     theta: Array.from(c.theta),
   };
-  writeFileAtomic(join(runDir, CHECKPOINT_FILE), JSON.stringify(body));
+  writeChecked(join(runDir, CHECKPOINT_FILE), body);
 }
 
 export function hasCheckpoint(runDir: string): boolean {
   return existsSync(join(runDir, CHECKPOINT_FILE));
 }
 
-export function loadCheckpoint(runDir: string): Checkpoint {
+/** Reads and checks a run folder's checkpoint; every problem is a ConfigError on `field`. */
+export function loadCheckpoint(runDir: string, field = '--resume'): Checkpoint {
   const path = join(runDir, CHECKPOINT_FILE);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
-  }
-  if (raw.version !== VERSION) throw new Error(`checkpoint ${path} has version ${raw.version}; this metarl reads version ${VERSION}`);
-  const theta = Float32Array.from(raw.theta as number[]);
-  if (!theta.every(Number.isFinite)) throw new Error(`checkpoint ${path} holds non-finite parameters`);
-  return { batch: raw.batch as number, theta, rng: raw.rng as RngState, config: upgradeConfig(raw.config as Record<string, unknown>), backend: raw.backend as string };
+  const version = (() => {
+    try {
+      return (JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown })?.version;
+    } catch {
+      return undefined; // readChecked names the problem
+    }
+  })();
+  if (version !== undefined && version !== 1 && version !== VERSION) throw new ConfigError(field, `${path} has version ${String(version)}; this metarl reads versions 1 and ${VERSION}`);
+  const raw = readChecked<Body>(path, CheckpointSchema, field, { version: 1, schema: V1Schema });
+  return { batch: raw.batch, theta: Float32Array.from(raw.theta), rng: raw.rng, config: upgradeConfig(raw.config), backend: raw.backend };
 }
 
 /**
@@ -76,9 +80,9 @@ export function loadRunCheckpoint(runDir: string, field: string, expectEnv?: str
   if (!hasCheckpoint(runDir)) throw new ConfigError(field, `${runDir} holds no ${CHECKPOINT_FILE} (give a run folder written by metarl train, or pretrained/<env>)`);
   let ck: Checkpoint;
   try {
-    ck = loadCheckpoint(runDir);
+    ck = loadCheckpoint(runDir, field);
   } catch (e) {
-    throw new ConfigError(field, (e as Error).message);
+    throw e instanceof ConfigError && e.field === field ? e : new ConfigError(field, (e as Error).message);
   }
   const env = ck.config.env;
   const cfgPath = join(runDir, 'config.yaml');

@@ -1,6 +1,6 @@
 /** Append-only JSON-lines metric logs. */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from './checkpoint.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export type MetricRecord = Record<string, number | string | boolean>;
 

@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { writeFileAtomic } from './checkpoint.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 /** A name part from an env: a ws:// URL becomes `ws-host-port`, other characters `-`. */
 export function envSlug(env: string): string {
