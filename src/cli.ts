@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
 import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.ts';
 import { BACKENDS, initBackend } from './tensor/backend.ts';
-import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
+import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, readToken, resolveConfig } from './io/config.ts';
 import { train } from './experiments/train.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { envKind } from './experiments/envSource.ts';
@@ -47,6 +47,7 @@ interface TrainFlags {
   host?: string;
   port?: number;
   token?: string;
+  tokenFile?: string;
 }
 
 /** Flags that would change what a resumed run computes: it takes them from its folder instead. */
@@ -54,7 +55,8 @@ const FIXED_ON_RESUME = ['env', 'preset', 'config', 'seed', 'hvpSubsample', 'fir
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
-  const bridge = flags.host !== undefined || flags.port !== undefined || flags.token !== undefined ? { host: flags.host, port: flags.port, token: flags.token } : undefined;
+  const token = readToken({ tokenFile: flags.tokenFile, token: flags.token, warn: (line) => process.stderr.write(`${line}\n`) });
+  const bridge = flags.host !== undefined || flags.port !== undefined || token !== undefined ? { host: flags.host, port: flags.port, token } : undefined;
   if (flags.resume !== undefined) {
     const clash = FIXED_ON_RESUME.filter((k) => cmd?.getOptionValueSource(k) === 'cli');
     if (clash.length > 0) throw new ConfigError('--resume', `continues the run with its own settings; drop ${clash.map(flagName).join(', ')} (only --num-batches, --workers, --backend and the bridge connection may change)`);
@@ -122,7 +124,8 @@ export function buildProgram(): Command {
       .option('--workers <n>', 'worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
       .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
       .option('--action-scale <s>', 'the policy acts in [-s, s], mapped onto the env\'s control range', num('--action-scale'))
-      .option('--token <secret>', 'bridge: shared secret the simulator must present')
+      .option('--token-file <file>', 'bridge: file whose first line is the shared secret the simulator must present (or set METARL_TOKEN); never written to the run folder')
+      .option('--token <secret>', 'bridge: the shared secret itself (visible in the process list: prefer --token-file or METARL_TOKEN)')
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
       .action(async function (this: Command, flags: TrainFlags) {
         const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags, this);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import type { RngState } from '../core/rng.ts';
-import { type Config, upgradeConfig } from '../io/config.ts';
+import { type Config, upgradeConfig, withoutSecrets } from '../io/config.ts';
 import { RngStateSchema, base64, count, finiteArray, readChecked, writeChecked } from '../io/checkedJson.ts';
 import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
 import { base64ToFloat32, float32ToBase64 } from '../../agents/merMemoryCodec.ts';
@@ -114,7 +114,7 @@ export function saveState(runDir: string, s: ContinualState): void {
   const cur = s.progress?.current;
   const body = {
     version: VERSION,
-    config: s.config,
+    config: withoutSecrets(s.config),
     continual: s.continual,
     backend: s.backend,
     theta0: s.theta0 ? float32ToBase64(s.theta0) : null,

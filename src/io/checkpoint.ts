@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { RngStateSchema, count, finiteArray, readChecked, writeChecked } from './checkedJson.ts';
 export { writeFileAtomic } from './atomic.ts';
-import { type Config, upgradeConfig } from './config.ts';
+import { type Config, upgradeConfig, withoutSecrets } from './config.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 const VERSION = 2;
@@ -44,7 +44,7 @@ export function saveCheckpoint(runDir: string, c: Checkpoint): void {
     batch: c.batch,
     backend: c.backend,
     rng: c.rng,
-    config: c.config,
+    config: withoutSecrets(c.config),
     // Float32 values are exactly representable as JSON numbers, so this round-trips bit for bit.
     theta: Array.from(c.theta),
   };

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { writeFileAtomic } from './atomic.ts';
+import { withoutSecrets } from './config.ts';
 
 /** A name part from an env: a ws:// URL becomes `ws-host-port`, other characters `-`. */
 export function envSlug(env: string): string {
@@ -42,8 +43,10 @@ export function createRunDir(out: string, name: string, now = new Date()): strin
  * what is not a setting — the backend in use, a redacted secret — as YAML comments.
  */
 export function writeRunConfig(runDir: string, config: Record<string, unknown>, notes: string[]): void {
-  const header = notes.map((n) => `# ${n}\n`).join('');
-  writeFileAtomic(join(runDir, 'config.yaml'), header + toYaml(config));
+  const safe = withoutSecrets(config);
+  const secret = safe !== config ? ['bridge.token: not saved (a secret); give it again with --token-file FILE or METARL_TOKEN'] : [];
+  const header = [...notes, ...secret].map((n) => `# ${n}\n`).join('');
+  writeFileAtomic(join(runDir, 'config.yaml'), header + toYaml(safe));
 }
 
 /**
