@@ -13,6 +13,7 @@ import { BACKENDS, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, readToken, resolveConfig } from './io/config.ts';
 import { train } from './experiments/train.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
+import { prepareOut } from './io/runDir.ts';
 import { envKind } from './experiments/envSource.ts';
 import { type EvalFlags, runEval, stepSizes } from './cliEval.ts';
 import { resumeContinual, runContinual } from './experiments/continual.ts';
@@ -76,6 +77,7 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
     actionScale: flags.actionScale,
     bridge,
   });
+  if (!resumed) prepareOut(cfg.out); // before the backend and the env: a bad --out fails at once
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${backend}\n`);
   const progress = progressReporter('meta-training');

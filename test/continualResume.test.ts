@@ -149,6 +149,17 @@ describe('metarl continual --resume', () => {
     expect(keys).toHaveLength(12);
   }, 240_000);
 
+  it('--tasks 1 is refused before anything runs (exit 2), and a missing run folder exits 2', () => {
+    const out = tempDir('one-task');
+    const one = runCli(['continual', '--tasks', '1', '--out', out]);
+    expect(one.status).toBe(2);
+    expect(one.stderr.trim().split('\n').at(-1)).toMatch(/^error: tasks: .*2/);
+    expect(readdirSync(out)).toEqual([]); // nothing was created
+    const missing = runCli(['continual', '--resume', join(out, 'nope')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^error: --resume: /m);
+  });
+
   it('a folder without state exits 2 naming --resume', () => {
     const r = runCli(['continual', '--resume', tempDir('empty')]);
     expect(r.status).toBe(2);

@@ -45,3 +45,17 @@ describe('run folders', () => {
     expect(existsSync(join(dir, 'checkpoint.json'))).toBe(true);
   });
 });
+
+describe('--out', () => {
+  it('a folder that cannot hold runs fails at once with one line naming --out', async () => {
+    const { prepareOut } = await import('../src/io/runDir.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'metarl-out-'));
+    writeFileSync(join(dir, 'file'), 'x');
+    const t0 = performance.now();
+    expect(() => prepareOut('/proc/self/x')).toThrow(/^--out: cannot create \/proc\/self\/x: ENOENT/); // Node's recursive mkdir loops here
+    expect(() => prepareOut(join(dir, 'file', 'runs'))).toThrow(/^--out: .*file is not a folder/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    prepareOut(join(dir, 'a', 'b', 'c'));
+    expect(existsSync(join(dir, 'a', 'b', 'c'))).toBe(true);
+  });
+});

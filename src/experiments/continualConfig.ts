@@ -14,7 +14,7 @@ const int = (min: number) => z.number().int().min(min);
 export const ContinualSchema = z
   .object({
     schedule: z.enum(SCHEDULES).describe('task sequence: random, drift (tasks move steadily) or cyclic (A B C A B C)'),
-    tasks: int(1).describe('number of tasks in the sequence'),
+    tasks: int(2).describe('number of tasks in the sequence (at least 2: forgetting and transfer compare tasks)'),
     cycle: int(1).describe('distinct tasks of the cyclic schedule'),
     methods: z.array(z.enum(CONTINUAL_METHODS)).min(1).describe(`methods compared: ${CONTINUAL_METHODS.join(', ')}`),
     seeds: int(1).describe('number of seeds (1, 2, …); each seed has its own sequence, shared by all methods'),

@@ -18,6 +18,7 @@ import { RosEnv } from '../bridge/rosEnv.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
 import { envOptions, makeSamplerLanes } from './metaBatch.ts';
+import { checkSizes } from './budget.ts';
 
 /** What the learner needs of an env family besides the sampler: spaces and tasks. */
 export interface TaskSource {
@@ -50,6 +51,7 @@ export async function openEnvSource(cfg: Config, numTasks: number, log: (line: s
     await prepareEnv(cfg.env);
     const taskEnv = make(cfg.env, envOptions(cfg));
     try {
+      checkSizes(cfg, taskEnv.observationSpace.size, taskEnv.actionSpace.size); // before the copies exist
       const lanes = await makeSamplerLanes(cfg, numTasks);
       return {
         taskSource: taskEnv,

@@ -16,6 +16,7 @@ import type { Config } from '../io/config.ts';
 import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
 import { type EnvSource, type TaskSource, openEnvSource } from './envSource.ts';
+import { checkSizes } from './budget.ts';
 import { type BridgeStats, type BridgeVectorEnv, emptyStats } from '../bridge/bridgeEnv.ts';
 
 export interface BatchMetrics {
@@ -146,6 +147,7 @@ export class MetaLearner {
     const source = await openEnvSource(cfg, cfg.metaBatchSize, o.log);
     const learner = new MetaLearner(cfg, source);
     try {
+      checkSizes(cfg, learner.spec.obsDim, learner.spec.actDim); // bridged envs: sizes known only now
       if ((o.metaUpdates ?? true) && cfg.workers > 0 && shardableBackend(tf.getBackend())) {
         learner.metaPool = await MetaWorkerPool.create(learner.objectiveOptions(), { workers: Math.min(cfg.workers, cfg.metaBatchSize) });
       }

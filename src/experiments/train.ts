@@ -11,7 +11,7 @@ import { ConfigError, HaltedError, NumericError, assertFinite } from '../core/er
 import type { Config } from '../io/config.ts';
 import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
-import { createRunDir, envSlug, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
+import { createRunDir, envSlug, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
 import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
@@ -110,6 +110,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     cfg = { ...resumed.config, ...changes };
     if (cfg.numBatches < resumed.batch) throw new ConfigError('--num-batches', `${cfg.numBatches} is below the ${resumed.batch} meta-batches this run has done`);
   }
+  if (!resumed) prepareOut(cfg.out); // a bad --out fails now, not after the env is up
   // Open the env first: a bridged env's spaces are known only once it is connected.
   const learner = await MetaLearner.create(cfg, { log: opts.log });
   const halt = () => learner.halt('stop requested');

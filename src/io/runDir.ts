@@ -3,11 +3,44 @@
  * in the same second get `…__{time}`, `…__{time}-2`, … rather than one folder with interleaved
  * metrics — and the run's config.yaml, written so that it is valid `--config` input again.
  */
-import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { ConfigError } from '../core/errors.ts';
 import { stringify as toYaml } from 'yaml';
 import { writeFileAtomic } from './atomic.ts';
 import { withoutSecrets } from './config.ts';
+
+/**
+ * Makes sure `out` is a folder runs can be created in, creating it one level at a time: fast
+ * failure with one line naming `--out` (a file on the way, no permission, a pseudo file system
+ * such as /proc, where Node's recursive mkdir loops forever).
+ */
+export function prepareOut(out: string): void {
+  const full = resolve(out);
+  const parts = full.split(sep).filter(Boolean);
+  let path = full.startsWith(sep) ? sep : '';
+  for (const part of parts) {
+    path = join(path, part);
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      st = null;
+    }
+    if (st && !st.isDirectory()) throw new ConfigError('--out', `${path} is not a folder (out: ${out})`);
+    if (st) continue;
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError('--out', `cannot create ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (out: ${out})`);
+    }
+  }
+  try {
+    accessSync(full, constants.W_OK);
+  } catch (e) {
+    throw new ConfigError('--out', `cannot write in ${full}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+}
 
 /** A name part from an env: a ws:// URL becomes `ws-host-port`, other characters `-`. */
 export function envSlug(env: string): string {
@@ -24,7 +57,7 @@ export function timeStamp(now = new Date()): string {
  * mkdir without `recursive` fails on an existing folder, so two processes cannot both get one.
  */
 export function createRunDir(out: string, name: string, now = new Date()): string {
-  mkdirSync(out, { recursive: true });
+  prepareOut(out);
   const base = join(out, `${name}__${timeStamp(now)}`);
   for (let k = 1; k < 10_000; k++) {
     const dir = k === 1 ? base : `${base}-${k}`;
