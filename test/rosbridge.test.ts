@@ -79,6 +79,11 @@ describe('rosbridge client', () => {
     expect(err).toBeInstanceOf(RosServiceError);
     expect(err.message).toMatch(/no response within 200 ms/);
     expect(performance.now() - t0).toBeLessThan(1000);
+    // A service's failure text reaches the operator with its control characters escaped.
+    peer.knobs.serviceDelayMs = 0;
+    const hostile = (await client.callService('/evil\u001b[2J', {}).catch((e: Error) => e)) as Error;
+    expect(hostile.message).toContain('\\x1b[2J');
+    expect(hostile.message).not.toMatch(/\u001b/);
   });
 
   it('gives up connecting after requestTimeoutMs when every upgrade is refused, and says so', { timeout: 5000 }, async () => {

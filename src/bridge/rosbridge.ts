@@ -10,6 +10,7 @@
  * malformed, oversized or unexpected ones are dropped and counted in `stats.rejected`, never thrown.
  * A failed connect() says why: refused, unresolvable host, not a WebSocket server, TLS, timeout.
  */
+import { sanitizePeerText } from '../core/sanitize.ts';
 import { IncomingDecoder, type Decoded } from './rosbridgeMessages.ts';
 import { ReconnectingSocket, type ConnectionListener, type ConnectionOptions } from './rosbridgeSocket.ts';
 
@@ -48,7 +49,8 @@ type ServiceHandler = (args: Record<string, unknown>) => unknown | Promise<unkno
 /** A failed or timed-out service call. */
 export class RosServiceError extends Error {
   constructor(readonly service: string, message: string) {
-    super(`service ${service}: ${message}`);
+    // Both come from the peer (rosbridge relays the service's own text): escape what a terminal would obey.
+    super(`service ${sanitizePeerText(service, 200)}: ${sanitizePeerText(message, 1000)}`);
     this.name = 'RosServiceError';
   }
 }
