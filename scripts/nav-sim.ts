@@ -3,12 +3,14 @@
  * (n copies per connection, copy i reset with deriveSeed(seed, i) as in-process) either by
  * listening for agents or by dialling an agent server (`AgentServer`, `metarl serve`).
  *
- *   npx tsx scripts/nav-sim.ts --port 8765 [--host 127.0.0.1] [--num 20] [--token T] [--no-binary]
- *   npx tsx scripts/nav-sim.ts --connect ws://127.0.0.1:8766 [--num 20] [--token T]
+ *   npx tsx scripts/nav-sim.ts --port 8765 [--host 127.0.0.1] [--num 20] [--token-file F] [--no-binary]
+ *   npx tsx scripts/nav-sim.ts --connect ws://127.0.0.1:8766 [--num 20] [--token-file F]
+ * The shared secret comes from --token-file, else METARL_TOKEN (--token T works, but shows in `ps`).
  *
  * Exit codes: 0 done (connection closed / Ctrl-C), 1 connection failed or refused, 2 bad option.
  * Also importable: `navSimOptions` and `startNavSim` let tests run it in-process.
  */
+import { readToken } from '../src/io/config.ts';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,9 +31,14 @@ export interface NavSimConfig {
   goalRange?: number;
   maxMessageBytes?: number;
   welcomeTimeoutMs?: number;
+  /** Replies left unread by an agent before it is dropped, in bytes (default 4 × maxMessageBytes). */
+  maxBufferedBytes?: number;
 }
 
-/** What the session layer needs to serve navigation: a fresh vector env per connection, the task space. */
+/**
+ * What the session layer needs to serve navigation: a fresh vector env per connection (built once
+ * the agent is through the handshake; the token is proved by HMAC, never sent), the task space.
+ */
 export function navSimOptions(config: NavSimConfig = {}): SimulatorOptions {
   const num = config.num ?? 20;
   const r = config.goalRange ?? 0.5;
@@ -45,6 +52,7 @@ export function navSimOptions(config: NavSimConfig = {}): SimulatorOptions {
     binary: config.binary,
     maxMessageBytes: config.maxMessageBytes,
     welcomeTimeoutMs: config.welcomeTimeoutMs,
+    maxBufferedBytes: config.maxBufferedBytes,
   };
 }
 
@@ -61,6 +69,7 @@ async function main(): Promise<number> {
       connect: { type: 'string' },
       num: { type: 'string', default: '20' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'no-binary': { type: 'boolean', default: false },
       'max-steps': { type: 'string', default: '100' },
     },
@@ -70,7 +79,13 @@ async function main(): Promise<number> {
   if (!(Number.isInteger(num) && num >= 1 && num <= 4096)) return usage(`--num must be an integer in [1, 4096], got '${values.num}'`);
   if (!(Number.isInteger(maxEpisodeSteps) && maxEpisodeSteps >= 1)) return usage(`--max-steps must be a positive integer, got '${values['max-steps']}'`);
   if ((values.port === undefined) === (values.connect === undefined)) return usage('give exactly one of --port P (listen) or --connect ws://host:port (dial an agent)');
-  const config: NavSimConfig = { num, token: values.token, binary: !values['no-binary'], maxEpisodeSteps };
+  let token: string | undefined;
+  try {
+    token = readToken({ tokenFile: values['token-file'], token: values.token, warn: (line) => process.stderr.write(`nav-sim: ${line}\n`) });
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+  const config: NavSimConfig = { num, token, binary: !values['no-binary'], maxEpisodeSteps };
 
   if (values.connect !== undefined) {
     process.stderr.write(`nav-sim: connecting to ${values.connect} with ${num} navigation copies\n`);

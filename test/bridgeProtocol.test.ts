@@ -4,8 +4,10 @@ import { Box } from '../src/core/spaces.ts';
 import { Rng } from '../src/core/rng.ts';
 import {
   FRAME_HEADER_BYTES, boxFromJson, boxToJson, closeReason, decodeFrame, encodeObsFrame, encodeStepFrame, encodeStepResultFrame, floatsFromJson,
-  parseAgentMessage, parseSimMessage, tokenMatches,
+  parseAgentMessage, parseSimMessage,
 } from '../src/bridge/protocol.ts';
+import { createHmac } from 'node:crypto';
+import { authProof, authProofMatches, newNonce } from '../src/bridge/auth.ts';
 
 /** Random float32 values from random bit patterns (every exponent), optionally without NaN/Inf. */
 function randomFloats(n: number, rng: Rng, finiteOnly: boolean): Float32Array {
@@ -193,12 +195,31 @@ describe('spaces, tokens and close reasons', () => {
     expect(() => boxFromJson({ low: [0], high: [0], shape: [300, 300] }, 'a')).toThrow(/90000 entries/);
   });
 
-  it('compare tokens (no expected token accepts anything)', () => {
-    expect(tokenMatches(undefined, undefined)).toBe(true);
-    expect(tokenMatches(undefined, 'x')).toBe(true);
-    expect(tokenMatches('s3cret', 's3cret')).toBe(true);
-    expect(tokenMatches('s3cret', 's3cre')).toBe(false);
-    expect(tokenMatches('s3cret', undefined)).toBe(false);
+  it('prove tokens by HMAC-SHA256 over both nonces and the role, never by the token itself', () => {
+    const [h, w] = [newNonce(), newNonce()];
+    expect(h).toMatch(/^[0-9a-f]{64}$/);
+    expect(h).not.toBe(w);
+    const proof = authProof('s3cret', 'agent', h, w);
+    expect(proof).toBe(createHmac('sha256', 's3cret').update(`metarl-bridge/1 auth agent ${h} ${w}`).digest('hex'));
+    expect(proof).not.toContain('s3cret');
+    expect(authProofMatches('s3cret', 'agent', h, w, proof)).toBe(true);
+    expect(authProofMatches('s3cre', 'agent', h, w, proof)).toBe(false);
+    expect(authProofMatches('s3cret', 'simulator', h, w, proof)).toBe(false); // a proof cannot be reflected
+    expect(authProofMatches('s3cret', 'agent', w, h, proof)).toBe(false);
+    expect(authProofMatches('s3cret', 'agent', h, w, proof.toUpperCase())).toBe(false);
+    expect(authProofMatches('s3cret', 'agent', h, w, 'zz')).toBe(false);
+    // The schemas take nonces and proofs only as 64 hex digits.
+    expect(parseAgentMessage(JSON.stringify({ type: 'auth', proof })).ok).toBe(true);
+    expect(parseSimMessage(JSON.stringify({ type: 'auth', proof: 'x'.repeat(64) }))).toMatchObject({ ok: false, reason: expect.stringMatching(/auth\.proof/) });
+  });
+
+  it('sanitize peer text quoted in a refusal reason (type names, JSON.parse citing the text)', () => {
+    const r = parseSimMessage('{"type":"\\u001b[2Jx","id":3}'); // a JSON escape: the type holds a real ESC
+    expect(r).toMatchObject({ ok: false, code: 'unknown_type' });
+    if (!r.ok) expect(r.reason).toContain("'\\x1b[2Jx'");
+    const bad = parseSimMessage('x\u001b[31m\r not json');
+    expect(bad).toMatchObject({ ok: false, code: 'bad_json' });
+    if (!bad.ok) expect(bad.reason).not.toMatch(/[\u001b\r]/);
   });
 
   it('keep close reasons within 123 bytes', () => {

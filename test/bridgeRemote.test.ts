@@ -152,15 +152,16 @@ describe('handshake', () => {
     const ok = await RemoteVectorEnv.connect(sim.url, { token: 's3cret' });
     expect(await ok.reset(0)).toHaveLength(2);
     await ok.close();
-    // The agent checks the hello's token: a simulator without the agent's token is refused at once.
+    // A hello without a nonce (a simulator without a token) is refused at once by an agent with one.
     const open = await navSim({ num: 1 });
     await expect(RemoteVectorEnv.connect(open.url, { token: 's3cret' })).rejects.toThrow(/presented no token/);
+    // The simulator checks the dialling agent's proof and refuses a wrong one before proving itself.
     await expect(RemoteVectorEnv.connect(sim.url, { token: 'guess' })).rejects.toThrow(/presented a wrong token/);
-    // The simulator checks the welcome's token: it hangs up with 4001, and the first call says why.
+    // An agent without a token has nothing to prove: the simulator hangs up with 4001, and the first call says why.
     const tokenless = await RemoteVectorEnv.connect(sim.url, { closeTimeoutMs: 300 });
     await expect(tokenless.reset(0)).rejects.toThrow(/code 4001: agent presented no token|not open/);
     await tokenless.close();
-    expect(sim.stats.refused).toBe(2); // refused by the 'guess' agent, and refusing the token-less one
+    expect(sim.stats.refused).toBe(2); // refusing the 'guess' agent and the token-less one
 
     const server = await AgentServer.listen({ token: 'tok' });
     cleanups.push(() => server.close());

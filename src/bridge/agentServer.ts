@@ -8,8 +8,10 @@
  *   ...
  *   await server.close();                    // closes the listener and every connection
  *
- * Connections that fail the handshake (wrong version or token, invalid hello, timeout) are refused
- * and counted; the server keeps listening.
+ * Connections that fail the handshake (wrong version or token, invalid or oversized hello,
+ * timeout) are refused and counted; the server keeps listening. Whatever a connection holds
+ * (its env, its place in the queue, process hooks, timers) is released when it ends, however it
+ * ends: simulators may connect and leave forever without the server growing.
  */
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -78,6 +80,11 @@ export class AgentServer {
     return this.wss.clients.size;
   }
 
+  /** Simulators that completed the handshake and wait for `accept()`. */
+  get queuedCount(): number {
+    return this.ready.length;
+  }
+
   /** The next simulator to complete its handshake; rejects after `timeoutMs` (default: waits forever). */
   accept(timeoutMs?: number): Promise<RemoteVectorEnv> {
     if (this.closed) return Promise.reject(new Error('AgentServer: closed'));
@@ -96,6 +103,10 @@ export class AgentServer {
       waiter.resolve = (e) => {
         clearTimeout(timer);
         resolve(e);
+      };
+      waiter.reject = (e) => {
+        clearTimeout(timer);
+        reject(e);
       };
     });
   }
@@ -129,18 +140,24 @@ export class AgentServer {
       env = await agentHandshake(ws, label, this.options, (sock, hs) => {
         inHandshake = false;
         return new RemoteVectorEnv(sock, hs, label, this.options);
-      }, () => this.stats.rejected++);
+      }, { dialled: false, onRejected: () => this.stats.rejected++ });
     } catch (e) {
       inHandshake = false;
       this.stats.refused++;
       this.stats.lastRefusal = (e as Error).message;
-      if (ws.readyState !== WebSocket.CLOSED) setTimeout(() => ws.terminate(), 1_000).unref?.();
+      if (ws.readyState !== WebSocket.CLOSED) {
+        // Give the refusal a moment to arrive, but hold nothing once the socket is gone.
+        const timer = setTimeout(() => ws.terminate(), 1_000);
+        timer.unref?.();
+        ws.once('close', () => clearTimeout(timer));
+      }
       return;
     }
     if (this.closed || this.ready.length >= (this.options.maxQueued ?? 16)) {
       await env.close();
       return;
     }
+    if (ws.readyState === WebSocket.CLOSED) return; // gone already: its env released itself on close
     this.envs.add(env);
     ws.once('close', () => {
       this.envs.delete(env);

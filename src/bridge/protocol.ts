@@ -5,10 +5,11 @@
  * `Box` and its JSON form (±Infinity bounds travel as the strings "inf" / "-inf"). The binary frame
  * codec for Float32 arrays lives in ./frames.ts and is re-exported here.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { Box } from '../core/spaces.ts';
+import { sanitizePeerText } from '../core/sanitize.ts';
 import { TaskSpaceSchema } from './taskSpace.ts';
+import { HEX64 } from './auth.ts';
 
 export * from './frames.ts';
 
@@ -41,6 +42,13 @@ const bound = z.union([z.number(), z.literal('inf'), z.literal('-inf')]);
 /** A float that may have become NaN or ±Infinity: JSON.stringify writes those as null. */
 const maybeFloat = z.union([z.number(), z.null()]);
 const floats = z.array(maybeFloat).max(MAX_COPIES * MAX_SPACE_SIZE);
+/** A nonce or an HMAC-SHA256 proof: 32 bytes as lowercase hex (./auth.ts). */
+const hex64 = z.string().regex(HEX64, 'expected 64 lowercase hex digits');
+/**
+ * Obsolete: peers before challenge-response authentication sent the token itself here. Still
+ * read, only so that such a peer is refused with a message saying why (never compared).
+ */
+const clearToken = z.string().max(1024).optional();
 
 export const BoxJsonSchema = z.object({
   low: z.array(bound).min(1).max(MAX_SPACE_SIZE),
@@ -54,7 +62,9 @@ export const HelloSchema = z.object({
   type: z.literal('hello'),
   protocol: z.literal(PROTOCOL_NAME),
   version: z.number().int(),
-  token: z.string().max(1024).optional(),
+  token: clearToken,
+  /** The simulator has a token: its challenge, answered by the agent's `auth` proof. */
+  nonce: hex64.optional(),
   num: z.number().int().min(1).max(MAX_COPIES),
   observationSpace: BoxJsonSchema,
   actionSpace: BoxJsonSchema,
@@ -76,6 +86,8 @@ const StepResultSchema = z.object({
   terminated: z.array(z.boolean()).max(MAX_COPIES),
   truncated: z.array(z.boolean()).max(MAX_COPIES),
 });
+/** Proof of the token (both directions; ./auth.ts says who sends it when). */
+const AuthSchema = z.object({ type: z.literal('auth'), proof: hex64 });
 const ErrorSchema = z.object({ type: z.literal('error'), id: requestId.optional(), code: z.string().max(64), message: z.string().max(4096) });
 
 // Agent → simulator.
@@ -83,7 +95,9 @@ const WelcomeSchema = z.object({
   type: z.literal('welcome'),
   protocol: z.literal(PROTOCOL_NAME),
   version: z.literal(PROTOCOL_VERSION),
-  token: z.string().max(1024).optional(),
+  token: clearToken,
+  /** The agent has a token: its challenge, answered by the simulator's `auth` proof. */
+  nonce: hex64.optional(),
   /** Step requests and their results (and reset results) go as binary frames from now on. */
   binary: z.boolean(),
 });
@@ -95,16 +109,16 @@ const StepSchema = z.object({ type: z.literal('step'), id: requestId, actions: z
 const StopSchema = z.object({ type: z.literal('stop'), id: requestId });
 const CloseSchema = z.object({ type: z.literal('close') });
 
-export const SimMessageSchema = z.discriminatedUnion('type', [HelloSchema, OkSchema, ObsSchema, StepResultSchema, ErrorSchema]);
-export const AgentMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, RefusedSchema, SetTasksSchema, ResetSchema, StepSchema, StopSchema, CloseSchema]);
+export const SimMessageSchema = z.discriminatedUnion('type', [HelloSchema, AuthSchema, OkSchema, ObsSchema, StepResultSchema, ErrorSchema]);
+export const AgentMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, AuthSchema, RefusedSchema, SetTasksSchema, ResetSchema, StepSchema, StopSchema, CloseSchema]);
 
 export type Hello = z.infer<typeof HelloSchema>;
 export type SimMessage = z.infer<typeof SimMessageSchema>;
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 export type Welcome = z.infer<typeof WelcomeSchema>;
 
-const SIM_TYPES = ['hello', 'ok', 'obs', 'step_result', 'error'];
-const AGENT_TYPES = ['welcome', 'refused', 'set_tasks', 'reset', 'step', 'stop', 'close'];
+const SIM_TYPES = ['hello', 'auth', 'ok', 'obs', 'step_result', 'error'];
+const AGENT_TYPES = ['welcome', 'auth', 'refused', 'set_tasks', 'reset', 'step', 'stop', 'close'];
 
 /** Why a message was refused; `id` when the message carried a usable request id. */
 export interface ParseFailure {
@@ -129,7 +143,16 @@ function salvageId(raw: unknown): number | undefined {
   return requestId.safeParse(id).success ? (id as number) : undefined;
 }
 
+/**
+ * Parses one message; the reason of a failure quotes the peer (JSON.parse cites the text, a path
+ * names its keys), so it is sanitized here, before it reaches an error message or a log.
+ */
 function parseWith<M>(schema: z.ZodType<M>, types: string[], from: string, text: string, maxBytes: number): ParseResult<M> {
+  const r = parseUnsanitized(schema, types, from, text, maxBytes);
+  return r.ok ? r : { ...r, reason: sanitizePeerText(r.reason, 1_000) };
+}
+
+function parseUnsanitized<M>(schema: z.ZodType<M>, types: string[], from: string, text: string, maxBytes: number): ParseResult<M> {
   const bytes = Buffer.byteLength(text);
   if (bytes > maxBytes) return { ok: false, code: 'too_large', reason: `message of ${bytes} bytes exceeds the limit of ${maxBytes}` };
   let raw: unknown;
@@ -197,17 +220,6 @@ export function floatsFromJson(xs: readonly (number | null)[]): Float32Array {
 /** Serialises a message (typed arrays must already be plain arrays). */
 export function encodeMessage(msg: SimMessage | AgentMessage): string {
   return JSON.stringify(msg);
-}
-
-/**
- * Whether a presented token matches the expected one (no expected token: anything goes). Both are
- * hashed first so that the comparison takes the same time whatever their lengths and contents.
- */
-export function tokenMatches(expected: string | undefined, presented: string | undefined): boolean {
-  if (expected === undefined) return true;
-  if (presented === undefined) return false;
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(expected), h(presented));
 }
 
 /** A close reason that fits the WebSocket limit of 123 bytes (ws throws on longer ones). */

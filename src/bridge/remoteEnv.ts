@@ -16,6 +16,7 @@ import type { VectorStepResult } from '../core/env.ts';
 import type { Box } from '../core/spaces.ts';
 import type { Rng } from '../core/rng.ts';
 import { HaltedError, NumericError, assertFinite } from '../core/errors.ts';
+import { sanitizePeerText } from '../core/sanitize.ts';
 import type { SteppableVectorEnv } from '../streams/rollout.ts';
 import { type BridgeStats, type BridgeVectorEnv, emptyStats } from './bridgeEnv.ts';
 import { RateLimiter, Watchdog, clipActions, onShutdown } from './safety.ts';
@@ -36,7 +37,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   readonly maxEpisodeSteps: number;
   /** The task distribution the simulator announced. */
   readonly taskSpace: TaskSpace;
-  /** The simulator's name from its hello ('' if none). */
+  /** The simulator's name from its hello ('' if none), control characters escaped (it reaches logs). */
   readonly name: string;
   /** The hello declared real hardware (see BridgeVectorEnv.hardware). */
   readonly hardware: boolean;
@@ -71,7 +72,7 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     this.actionSpace = hs.actionSpace;
     this.maxEpisodeSteps = hs.hello.maxEpisodeSteps;
     this.taskSpace = hs.taskSpace;
-    this.name = hs.hello.name ?? '';
+    this.name = sanitizePeerText(hs.hello.name ?? '', 256);
     this.hardware = hs.hello.hardware === true;
     this.binary = hs.binary;
     this.stats.rejected = hs.rejected;
@@ -328,14 +329,15 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
     const m = r.msg;
     switch (m.type) {
       case 'hello':
-        this.stats.rejected++; // a second hello: the handshake is over
+      case 'auth':
+        this.stats.rejected++; // a second hello or proof: the handshake is over
         return null;
       case 'error': {
         if (m.id === undefined) {
-          this.lastRemoteError = { code: m.code, message: m.message };
+          this.lastRemoteError = { code: sanitizePeerText(m.code, 64), message: sanitizePeerText(m.message, 4096) };
           return null;
         }
-        const what = `${this.calls.kindOf(m.id) ?? 'request'} #${m.id}: ${this.label} answered error [${m.code}]: ${m.message}`;
+        const what = `${this.calls.kindOf(m.id) ?? 'request'} #${m.id}: ${this.label} answered error [${sanitizePeerText(m.code, 64)}]: ${sanitizePeerText(m.message, 1_000)}`;
         return { id: m.id, error: m.code === 'numeric' ? new NumericError(what) : new Error(what), count: false };
       }
       case 'ok':
@@ -351,13 +353,17 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   }
 
   private onClose(code: number, reason: Buffer): void {
+    // Nothing can be sent any more: drop the process hooks and the watchdog, which would otherwise
+    // keep this env (and what it holds) alive for as long as the process runs.
+    this.offShutdown();
+    this.stallWatch?.disarm();
     if (this.closing) {
       // Closing already (maybe waiting for the stop's answer): nothing more will come.
       this.calls.rejectAll((id, kind) => new Error(`${kind} #${id}: the connection closed while the env was closing`));
       return;
     }
     if (this.resetDone && this.done.some((d) => d === 0)) this.stats.interruptedEpisodes++;
-    const why = reason.length > 0 ? `: ${reason.toString()}` : '';
+    const why = reason.length > 0 ? `: ${sanitizePeerText(reason.toString(), 123)}` : '';
     this.fail(new Error(`connection to ${this.label} closed (code ${code}${why})`), false);
   }
 

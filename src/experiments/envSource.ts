@@ -74,7 +74,7 @@ export async function openEnvSource(cfg: Config, numTasks: number, log: (line: s
     return { taskSource: env, lanes: [env], description: `robot at ${plan.config.url}`, close: () => env.close() };
   }
   const b = cfg.bridge;
-  const options = { token: b.token, binary: b.binary, callTimeoutMs: b.callTimeoutMs, maxMessageBytes: b.maxMessageBytes, stallTimeoutMs: b.stallTimeoutMs, maxRateHz: b.maxRateHz };
+  const options = { token: b.token, binary: b.binary, callTimeoutMs: b.callTimeoutMs, maxMessageBytes: b.maxMessageBytes, stallTimeoutMs: b.stallTimeoutMs, maxRateHz: b.maxRateHz, maxEpisodeBufferBytes: b.maxEpisodeBufferBytes };
   if (kind === 'remote') {
     const env = await RemoteVectorEnv.connect(cfg.env, options);
     return { taskSource: env, lanes: [env], description: `${env.name || 'simulator'} (${env.num} copies) at ${cfg.env}`, close: () => env.close() };

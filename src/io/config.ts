@@ -37,6 +37,7 @@ export const BridgeSchema = z
     maxMessageBytes: int(1024).describe('largest message accepted from a simulator'),
     stallTimeoutMs: int(0).describe('safety: send stop when the agent sends no step this long mid-episode (0: off)'),
     maxRateHz: z.number().min(0).describe('safety: at most this many steps per second (0: unlimited)'),
+    maxEpisodeBufferBytes: int(1).optional().describe("largest episode buffers a simulator's hello may ask for (copies × maxEpisodeSteps × sizes; default 2 GiB); a bigger hello is refused"),
   })
   .strict();
 
