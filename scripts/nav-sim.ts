@@ -10,7 +10,7 @@
  * Exit codes: 0 done (connection closed / Ctrl-C), 1 connection failed or refused, 2 bad option.
  * Also importable: `navSimOptions` and `startNavSim` let tests run it in-process.
  */
-import { readToken } from '../src/io/config.ts';
+import { readToken } from '../src/io/secrets.ts';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';

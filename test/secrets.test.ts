@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readConfigFile, readToken, resolveConfig } from '../src/io/config.ts';
+import { readConfigFile, resolveConfig } from '../src/io/config.ts';
+import { readToken } from '../src/io/secrets.ts';
 import { train } from '../src/experiments/train.ts';
 import { loadCheckpoint } from '../src/io/checkpoint.ts';
 

@@ -11,7 +11,8 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { RngStateSchema, count, finiteArray, readChecked, writeChecked } from './checkedJson.ts';
 export { writeFileAtomic } from './atomic.ts';
-import { type Config, upgradeConfig, withoutSecrets } from './config.ts';
+import { type Config, upgradeConfig } from './config.ts';
+import { withoutSecrets } from './secrets.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 const VERSION = 2;

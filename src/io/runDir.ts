@@ -8,7 +8,7 @@ import { join, resolve, sep } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { stringify as toYaml } from 'yaml';
 import { writeFileAtomic } from './atomic.ts';
-import { withoutSecrets } from './config.ts';
+import { withoutSecrets } from './secrets.ts';
 
 /**
  * Makes sure `out` is a folder runs can be created in, creating it one level at a time: fast
