@@ -181,7 +181,9 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
       } catch (saveError) {
         kept = `the checkpoint could not be written (${(saveError as Error).message}); the last one on disk is kept`;
       }
-      if (e instanceof Error) e.message += ` (run ${runDir}: ${kept}; resume with: metarl train --resume ${runDir})`;
+      // A config error would recur on resume (the run keeps its settings): no resume hint for it.
+      const hint = e instanceof ConfigError ? '' : `; resume with: metarl train --resume ${runDir}`;
+      if (e instanceof Error) e.message += ` (run ${runDir}: ${kept}${hint})`;
       throw e;
     }
     return { runDir, config: cfg, batchesDone: batch, theta, stopped: false };
