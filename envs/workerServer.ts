@@ -16,8 +16,14 @@ function boxData(b: Box): BoxData {
   return { low: b.low, high: b.high, shape: [...b.shape] };
 }
 
-/** Returns the message handler of one worker: it builds the env on `init` and serves it. */
-export function createVectorEnvServer(post: PostReply): (msg: Request) => void {
+/** A request type served by a worker entry beyond the env's own (e.g. `rollout`, with a policy). */
+export type ExtraHandler = (msg: Request, env: VectorEnv) => { value: unknown; transfer: ArrayBuffer[] } | Promise<{ value: unknown; transfer: ArrayBuffer[] }>;
+
+/**
+ * Returns the message handler of one worker: it builds the env on `init` and serves it, and
+ * hands request types it does not know to `extra` (a worker entry outside envs/ adds the policy).
+ */
+export function createVectorEnvServer(post: PostReply, extra: Partial<Record<Request['type'], ExtraHandler>> = {}): (msg: Request) => void {
   let env: VectorEnv | null = null;
   let queue: Promise<void> = Promise.resolve();
 
@@ -55,8 +61,11 @@ export function createVectorEnvServer(post: PostReply): (msg: Request) => void {
         env?.close();
         env = null;
         return { value: null, transfer: [] };
-      default:
+      default: {
+        const handler = extra[(msg as { type: Request['type'] }).type];
+        if (handler) return handler(msg, need());
         throw new Error(`vector-env worker: unknown request ${JSON.stringify((msg as { type?: unknown }).type)}`);
+      }
     }
   };
 

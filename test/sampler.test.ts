@@ -7,6 +7,7 @@ import { Rng } from '../src/core/rng.ts';
 import { EpisodeBatch } from '../src/core/episodes.ts';
 import { make, makeVector } from '../envs/registry.ts';
 import { WorkerVectorEnv } from '../src/streams/workerPool.ts';
+import { SAMPLER_WORKER_URL } from '../src/experiments/metaBatch.ts';
 import { liveWorkerCount } from '../src/streams/workerGroup.ts';
 import { sampleEpisodes } from '../src/experiments/sampler.ts';
 import { type PolicySpec, initParams } from '../agents/policy.ts';
@@ -47,14 +48,32 @@ describe('sampleEpisodes', () => {
     for (const sizes of [[2, 3], [1, 1, 3], [4, 1]]) {
       expect(fields(await sample(syncLanes(sizes)))).toEqual(fields(one));
     }
-    const workerLanes = [
-      await WorkerVectorEnv.create({ name: 'navigation', num: 2 * M, workers: 2, options: { maxEpisodeSteps: 20 } }),
-      await WorkerVectorEnv.create({ name: 'navigation', num: 3 * M, indexOffset: 2 * M, workers: 2, options: { maxEpisodeSteps: 20 } }),
-    ];
+    // Workers stepped from this thread, and workers that act themselves (whole rollouts with the
+    // policy, split over 1, 2 or 3 threads): the same episodes bit for bit.
+    for (const [rollouts, w] of [[false, 2], [true, 1], [true, 2], [true, 3]] as const) {
+      const opts = rollouts ? { workerUrl: SAMPLER_WORKER_URL, servesRollouts: true } : {};
+      const workerLanes = [
+        await WorkerVectorEnv.create({ name: 'navigation', num: 2 * M, workers: w, options: { maxEpisodeSteps: 20 }, ...opts }),
+        await WorkerVectorEnv.create({ name: 'navigation', num: 3 * M, indexOffset: 2 * M, workers: w, options: { maxEpisodeSteps: 20 }, ...opts }),
+      ];
+      try {
+        expect(fields(await sample(workerLanes))).toEqual(fields(one));
+      } finally {
+        await Promise.all(workerLanes.map((env) => env.close()));
+      }
+    }
+    expect(liveWorkerCount()).toBe(0);
+  });
+
+  it('a rollout failing in a sampling worker (NaN parameters) rejects with NumericError and leaves no worker', async () => {
+    const env = await WorkerVectorEnv.create({ name: 'navigation', num: 2 * M, workers: 2, options: { maxEpisodeSteps: 20 }, workerUrl: SAMPLER_WORKER_URL, servesRollouts: true });
     try {
-      expect(fields(await sample(workerLanes))).toEqual(fields(one));
+      const tasks = make('navigation').sampleTasks(2, new Rng(1));
+      const bad = initParams(spec, new Rng(1));
+      bad[0] = NaN;
+      await expect(sampleEpisodes({ lanes: [env], spec, episodesPerTask: M }, tasks, [bad, bad], new Rng(2))).rejects.toMatchObject({ name: 'NumericError' });
     } finally {
-      await Promise.all(workerLanes.map((env) => env.close()));
+      await env.close();
     }
     expect(liveWorkerCount()).toBe(0);
   });

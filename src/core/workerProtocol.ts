@@ -16,8 +16,32 @@ export interface BoxData {
   shape: number[];
 }
 
+/**
+ * A whole rollout of a worker's copies with the policy (sent once per sampling phase): copy c
+ * acts with params[taskOf[c]] and the noise stream seeded noiseSeeds[c]; the envs reset with
+ * `resetSeed` (copy i seeded by its global index, as in `reset`). Plain data: the spec's shape.
+ */
+export interface RolloutSpec {
+  spec: { obsDim: number; actDim: number; hidden: number[]; activation: 'tanh' | 'relu'; initStd: number | number[] };
+  params: Float32Array[];
+  taskOf: number[];
+  noiseSeeds: number[];
+  resetSeed: number;
+}
+
+/** One worker's episodes (one per copy), padded to the time limit, as EpisodeBatch arrays. */
+export interface RolloutParts {
+  obs: Float32Array;
+  actions: Float32Array;
+  rewards: Float32Array;
+  lengths: Int32Array;
+  terminated: Uint8Array;
+  finalObs: Float32Array;
+}
+
 export type Request =
   | { id: number; type: 'init'; name: string; options: Record<string, unknown>; num: number; indexOffset: number }
+  | ({ id: number; type: 'rollout' } & RolloutSpec)
   | { id: number; type: 'setTasks'; tasks: unknown[] }
   | { id: number; type: 'reset'; seed?: number }
   | { id: number; type: 'step'; actions: Float32Array }
@@ -40,6 +64,7 @@ export interface ReplyValue {
   setTasks: null;
   reset: Float32Array;
   step: VectorStepResult;
+  rollout: RolloutParts;
   close: null;
 }
 

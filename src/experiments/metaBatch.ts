@@ -55,6 +55,9 @@ function relativeStd(fraction: number, box: TaskSource['actionSpace']): number[]
   });
 }
 
+/** Worker entry of the sampling workers: the env plus whole rollouts with the policy. */
+export const SAMPLER_WORKER_URL = new URL('./samplerWorker.ts', import.meta.url);
+
 /** Options every env copy is built with. */
 export function envOptions(cfg: Config): EnvOptions {
   const options: EnvOptions = { maxEpisodeSteps: cfg.horizon };
@@ -68,7 +71,8 @@ export function envOptions(cfg: Config): EnvOptions {
 export async function makeSamplerEnv(cfg: Config, num: number, indexOffset = 0): Promise<AnyVectorEnv<unknown>> {
   const options = envOptions(cfg);
   if (cfg.workers > 0) {
-    return WorkerVectorEnv.create({ name: cfg.env, num, indexOffset, workers: Math.min(cfg.workers, num), options: { ...options } });
+    // The sampling workers act themselves (samplerWorker.ts): no per-step round trip to this thread.
+    return WorkerVectorEnv.create({ name: cfg.env, num, indexOffset, workers: Math.min(cfg.workers, num), options: { ...options }, workerUrl: SAMPLER_WORKER_URL, servesRollouts: true });
   }
   return makeVector(cfg.env, num, options, indexOffset);
 }

@@ -8,7 +8,9 @@ import type { AnyVectorEnv } from '../core/env.ts';
 import { EpisodeBatch } from '../core/episodes.ts';
 import { Rng, deriveSeed } from '../core/rng.ts';
 import { rollout$, toEpisodes } from '../streams/rollout.ts';
-import { type PolicySpec, HostPolicy } from '../../agents/policy.ts';
+import { type PolicySpec, HostPolicy } from '../../agents/hostPolicy.ts';
+import type { RolloutParts, RolloutSpec } from '../core/workerProtocol.ts';
+import { makeActor } from './actor.ts';
 import { LinearFeatureBaseline } from '../../agents/baseline.ts';
 import { type StepWeighting, discountedReturns, gae, normalizePerGroup, stepWeights } from '../../agents/advantages.ts';
 import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents/maml.ts';
@@ -51,7 +53,7 @@ export async function sampleEpisodes<T>(s: TaskSampler<T>, tasks: T[], params: F
     const lanes = s.lanes.map((env) => {
       const episodes = Array.from({ length: env.num }, (_, c) => first + c);
       first += env.num;
-      return sampleLane(env, s.spec, episodes, E, M, tasks, policies, noiseSeed, seed);
+      return sampleLane(env, s.spec, episodes, E, M, tasks, params, policies, noiseSeed, seed);
     });
     const round = EpisodeBatch.concat(await Promise.all(lanes));
     rounds.push(round.numEpisodes > E - r * C ? round.slice(0, E - r * C) : round);
@@ -68,30 +70,43 @@ async function sampleLane<T>(
   E: number,
   M: number,
   tasks: T[],
+  params: Float32Array[],
   policies: HostPolicy[],
   noiseSeed: number,
   resetSeed: number,
 ): Promise<EpisodeBatch> {
   const taskOf = episodes.map((g) => Math.floor(Math.min(g, E - 1) / M));
   await env.setTasks(taskOf.map((t) => tasks[t]));
-  const A = spec.actDim;
-  const noise = episodes.map((g) => new Rng(deriveSeed(noiseSeed, g)));
-  // Runs of consecutive copies with the same task share one forward pass.
-  const runs: { from: number; to: number; task: number }[] = [];
-  for (let c = 0; c < taskOf.length; c++) {
-    if (c > 0 && taskOf[c] === taskOf[c - 1]) runs[runs.length - 1].to = c + 1;
-    else runs.push({ from: c, to: c + 1, task: taskOf[c] });
+  const noiseSeeds = episodes.map((g) => deriveSeed(noiseSeed, g));
+  if (hasRollouts(env)) {
+    // Sampling workers act themselves: θ goes out once, episodes come back (no per-step round trip).
+    const parts = await env.rolloutEpisodes({ spec, params: params, taskOf, noiseSeeds, resetSeed });
+    return EpisodeBatch.concat(parts.map((p) => episodesFromParts(p, env.maxEpisodeSteps, spec)));
   }
-  const act = (obs: Float32Array): Float32Array => {
-    const out = new Float32Array(env.num * A);
-    for (const { from, to, task } of runs) {
-      const policy = policies[task];
-      policy.mean(obs.subarray(from * spec.obsDim), to - from, out, from * A);
-      for (let c = from; c < to; c++) for (let j = 0; j < A; j++) out[c * A + j] += policy.std[j] * noise[c].normal();
-    }
-    return out;
-  };
-  return lastValueFrom(rollout$(env, act, { seed: resetSeed }).pipe(toEpisodes(env.num, env.maxEpisodeSteps, spec.obsDim, A)));
+  const act = makeActor(spec, policies, taskOf, noiseSeeds.map((s) => new Rng(s)));
+  return lastValueFrom(rollout$(env, act, { seed: resetSeed }).pipe(toEpisodes(env.num, env.maxEpisodeSteps, spec.obsDim, spec.actDim)));
+}
+
+/** A lane whose workers can run whole rollouts with the policy (WorkerVectorEnv). */
+interface RolloutLane {
+  readonly servesRollouts: boolean;
+  rolloutEpisodes(o: RolloutSpec): Promise<RolloutParts[]>;
+}
+
+function hasRollouts(env: unknown): env is RolloutLane {
+  return (env as Partial<RolloutLane>).servesRollouts === true && typeof (env as Partial<RolloutLane>).rolloutEpisodes === 'function';
+}
+
+/** A worker's episodes as an EpisodeBatch. */
+function episodesFromParts(p: RolloutParts, horizon: number, spec: PolicySpec): EpisodeBatch {
+  const b = new EpisodeBatch(p.lengths.length, horizon, spec.obsDim, spec.actDim);
+  b.obs.set(p.obs);
+  b.actions.set(p.actions);
+  b.rewards.set(p.rewards);
+  b.lengths.set(p.lengths);
+  b.terminated.set(p.terminated);
+  b.finalObs.set(p.finalObs);
+  return b;
 }
 
 export interface AdvantageOptions {

@@ -15,7 +15,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { AnyVectorEnv, VectorStepResult } from '../core/env.ts';
 import { Box } from '../core/spaces.ts';
-import type { InitInfo, RequestBody } from '../core/workerProtocol.ts';
+import type { InitInfo, RequestBody, RolloutParts, RolloutSpec } from '../core/workerProtocol.ts';
 import type { SteppableVectorEnv } from './rollout.ts';
 import { WorkerGroup, liveWorkerCount } from './workerGroup.ts';
 
@@ -37,6 +37,8 @@ export interface WorkerVectorEnvOptions {
   options?: Record<string, unknown>;
   /** Worker entry; defaults to envs/worker.ts. A `.ts` entry is loaded through tsx. */
   workerUrl?: URL | string;
+  /** The entry serves `rollout` (whole episodes with the policy): rolloutEpisodes() may be used. */
+  servesRollouts?: boolean;
   /** Milliseconds a worker may take to answer one reset/step/setTasks before the env fails (default 60 s). */
   callTimeoutMs?: number;
   /** Milliseconds a worker may take to start and build its envs (default 60 s; MuJoCo loads wasm). */
@@ -66,6 +68,8 @@ function positiveInt(what: string, v: number): number {
 
 export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableVectorEnv {
   readonly num: number;
+  /** Whether rolloutEpisodes() is served (see WorkerVectorEnvOptions.servesRollouts). */
+  servesRollouts = false;
   private info: { observationSpace: Box; actionSpace: Box; maxEpisodeSteps: number } | null = null;
 
   private constructor(
@@ -88,6 +92,7 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
     };
     const group = new WorkerGroup({ entry, count: workers, owner: 'WorkerVectorEnv', describe, callTimeoutMs: o.callTimeoutMs ?? 60_000 });
     const env = new WorkerVectorEnv<T>(group, slices, o.closeTimeoutMs ?? 5_000);
+    env.servesRollouts = o.servesRollouts === true;
     const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: (o.indexOffset ?? 0) + slices[k].offset }, []];
     const infos = (await group.all(init, o.initTimeoutMs ?? 60_000)) as InitInfo[];
     const box = (d: InitInfo['actionSpace']) => new Box(d.low, d.high, d.shape);
@@ -168,6 +173,28 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
       terminated: this.gather(parts.map((p) => p.terminated), 1),
       truncated: this.gather(parts.map((p) => p.truncated), 1),
     };
+  }
+
+  /**
+   * Whole rollouts in the workers (a worker entry that serves `rollout`, such as the meta-learner's
+   * src/experiments/samplerWorker.ts): each worker gets the parameters of the tasks its copies
+   * use, once, and answers with its copies' episodes, in slice order.
+   */
+  async rolloutEpisodes(o: Omit<RolloutSpec, 'taskOf'> & { taskOf: ArrayLike<number> }): Promise<RolloutParts[]> {
+    if (!this.servesRollouts) throw new Error('rolloutEpisodes: this env\'s worker entry does not serve rollouts');
+    if (o.taskOf.length !== this.num || o.noiseSeeds.length !== this.num) throw new Error(`rolloutEpisodes: ${o.taskOf.length} tasks and ${o.noiseSeeds.length} noise seeds for ${this.num} envs`);
+    return (await this.group.all((k) => {
+      const { offset, count } = this.slices[k];
+      // Only the tasks this worker's copies use, renumbered in order of first use.
+      const local = new Map<number, number>();
+      const taskOf = Array.from({ length: count }, (_, c) => {
+        const t = o.taskOf[offset + c];
+        if (!local.has(t)) local.set(t, local.size);
+        return local.get(t)!;
+      });
+      const params = [...local.keys()].map((t) => o.params[t]);
+      return [{ type: 'rollout', spec: o.spec, params, taskOf, noiseSeeds: o.noiseSeeds.slice(offset, offset + count), resetSeed: o.resetSeed }, []];
+    })) as RolloutParts[];
   }
 
   /**
