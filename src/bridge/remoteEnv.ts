@@ -23,10 +23,8 @@ import { RateLimiter, Watchdog, clipActions, onShutdown } from './safety.ts';
 import { type TaskSpace, sampleTasks } from './taskSpace.ts';
 import { type AgentBridgeOptions, type Handshake, connectAsAgent } from './handshake.ts';
 import { type CallKind, PendingCalls } from './pendingCalls.ts';
-import { CLOSE_CODES, DEFAULT_MAX_MESSAGE_BYTES, decodeFrame, encodeMessage, encodeStepFrame, floatsFromJson, parseSimMessage } from './protocol.ts';
-
-/** A reply reduced to what the waiting call needs. */
-type Reply = { type: 'ok' } | { type: 'obs'; obs: Float32Array } | { type: 'step_result'; result: VectorStepResult };
+import { CLOSE_CODES, DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, encodeStepFrame } from './protocol.ts';
+import { type Reply, decodeReply, shapeProblem } from './replies.ts';
 
 const EXPECTED: Record<CallKind, Reply['type']> = { set_tasks: 'ok', reset: 'obs', step: 'step_result', stop: 'ok' };
 
@@ -264,8 +262,15 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
-    const reply = isBinary ? this.readFrame(data as Buffer) : this.readText(data.toString());
-    if (reply === null) return;
+    const reply = decodeReply(data, isBinary, { maxBytes: this.maxBytes, binary: this.binary, label: this.label, kindOf: (id) => this.calls.kindOf(id) });
+    if ('rejected' in reply) {
+      this.stats.rejected++;
+      return;
+    }
+    if ('remoteError' in reply) {
+      this.lastRemoteError = reply.remoteError;
+      return;
+    }
     const kind = this.calls.kindOf(reply.id);
     if (kind === undefined) {
       this.stats.rejected++; // out of order, already answered, timed out, or never asked
@@ -283,73 +288,13 @@ export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, Steppab
       this.calls.reject(reply.id, new Error(`${kind} #${reply.id}: ${this.label} answered with '${reply.value.type}', expected '${EXPECTED[kind]}'`));
       return;
     }
-    const problem = this.shapeProblem(reply.value);
+    const problem = shapeProblem(reply.value, this.num, this.observationSpace.size);
     if (problem !== null) {
       this.stats.rejected++;
       this.calls.reject(reply.id, new Error(`${kind} #${reply.id}: invalid reply from ${this.label}: ${problem}`));
       return;
     }
     this.calls.resolve(reply.id, reply.value);
-  }
-
-  /** A reply's sizes against the env's: obs n × obsDim, rewards and flags n. */
-  private shapeProblem(r: Reply): string | null {
-    const nObs = this.num * this.observationSpace.size;
-    if (r.type === 'obs' && r.obs.length !== nObs) return `obs has ${r.obs.length} entries, expected ${nObs}`;
-    if (r.type !== 'step_result') return null;
-    const { obs, reward, terminated, truncated } = r.result;
-    if (obs.length !== nObs) return `obs has ${obs.length} entries, expected ${nObs}`;
-    if (reward.length !== this.num || terminated.length !== this.num || truncated.length !== this.num) {
-      return `reward/terminated/truncated have ${reward.length}/${terminated.length}/${truncated.length} entries, expected ${this.num}`;
-    }
-    return null;
-  }
-
-  private readFrame(data: Buffer): { id: number; value: Reply } | { id: number; error: Error; count: boolean } | null {
-    const f = decodeFrame(data, this.maxBytes);
-    if (!f.ok || !this.binary || f.frame.kind === 'step') {
-      const reason = !f.ok ? f.reason : !this.binary ? 'binary frame, but binary frames were not agreed in the handshake' : 'a step frame goes from agent to simulator';
-      const id = f.ok ? f.frame.id : f.id;
-      if (id !== undefined && this.calls.kindOf(id) !== undefined) return { id, error: new Error(`invalid binary reply #${id} from ${this.label}: ${reason}`), count: true };
-      this.stats.rejected++;
-      return null;
-    }
-    const fr = f.frame;
-    if (fr.kind === 'obs') return { id: fr.id, value: { type: 'obs', obs: fr.obs } };
-    return { id: fr.id, value: { type: 'step_result', result: { obs: fr.obs, reward: fr.reward, terminated: fr.terminated, truncated: fr.truncated } } };
-  }
-
-  private readText(text: string): { id: number; value: Reply } | { id: number; error: Error; count: boolean } | null {
-    const r = parseSimMessage(text, this.maxBytes);
-    if (!r.ok) {
-      if (r.id !== undefined && this.calls.kindOf(r.id) !== undefined) return { id: r.id, error: new Error(`invalid reply #${r.id} from ${this.label}: ${r.reason}`), count: true };
-      this.stats.rejected++;
-      return null;
-    }
-    const m = r.msg;
-    switch (m.type) {
-      case 'hello':
-      case 'auth':
-        this.stats.rejected++; // a second hello or proof: the handshake is over
-        return null;
-      case 'error': {
-        if (m.id === undefined) {
-          this.lastRemoteError = { code: sanitizePeerText(m.code, 64), message: sanitizePeerText(m.message, 4096) };
-          return null;
-        }
-        const what = `${this.calls.kindOf(m.id) ?? 'request'} #${m.id}: ${this.label} answered error [${sanitizePeerText(m.code, 64)}]: ${sanitizePeerText(m.message, 1_000)}`;
-        return { id: m.id, error: m.code === 'numeric' ? new NumericError(what) : new Error(what), count: false };
-      }
-      case 'ok':
-        return { id: m.id, value: { type: 'ok' } };
-      case 'obs':
-        return { id: m.id, value: { type: 'obs', obs: floatsFromJson(m.obs) } };
-      case 'step_result':
-        return {
-          id: m.id,
-          value: { type: 'step_result', result: { obs: floatsFromJson(m.obs), reward: floatsFromJson(m.reward), terminated: Uint8Array.from(m.terminated, Number), truncated: Uint8Array.from(m.truncated, Number) } },
-        };
-    }
   }
 
   private onClose(code: number, reason: Buffer): void {
