@@ -9,7 +9,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
 import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.ts';
-import { BACKENDS, initBackend } from './tensor/backend.ts';
+import { BACKENDS, describeBackend, initBackend } from './tensor/backend.ts';
 import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
 import { readToken } from './io/secrets.ts';
 import { train } from './experiments/train.ts';
@@ -80,7 +80,7 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
   });
   if (!resumed) prepareOut(cfg.out); // before the backend and the env: a bad --out fails at once
   const backend = await initBackend(cfg.backend);
-  process.stderr.write(`backend: ${backend}\n`);
+  process.stderr.write(`backend: ${describeBackend(backend)}\n`);
   const progress = progressReporter('meta-training');
   const stop = interruptFlag();
   try {
@@ -167,7 +167,7 @@ export function buildProgram(): Command {
         if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k}`).join(', ')}`);
         const { continual: c, backend: was } = loadState(o.resume);
         const backend = await initBackend((o.backend ?? was) as Config['backend']);
-        process.stderr.write(`backend: ${backend}\n`);
+        process.stderr.write(`backend: ${describeBackend(backend)}\n`);
         const r = await resumeContinual(o.resume, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
         printSummary(r.results);
         process.stderr.write(`run folder ${r.runDir}\n`);
@@ -179,7 +179,7 @@ export function buildProgram(): Command {
       const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
       const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
       const backend = await initBackend(cfg.backend);
-      process.stderr.write(`backend: ${backend}\n`);
+      process.stderr.write(`backend: ${describeBackend(backend)}\n`);
       const r = await runContinual(cfg, c, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
       printSummary(r.results);
       process.stderr.write(`run folder ${r.runDir}\n`);

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { ConfigError } from './core/errors.ts';
-import { initBackend } from './tensor/backend.ts';
+import { describeBackend, initBackend } from './tensor/backend.ts';
 import type { Config } from './io/config.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { writeFileAtomic } from './io/atomic.ts';
@@ -52,7 +52,7 @@ export async function runEval(opts: EvalFlags): Promise<EvalResult> {
     if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
   }
   const backend = await initBackend((opts.backend ?? ck.config.backend) as Config['backend']);
-  process.stderr.write(`backend: ${backend}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
+  process.stderr.write(`backend: ${describeBackend(backend)}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
   const source = opts.taskSource ?? ck.config.evalTasks;
   const taskList = source === 'paper' ? paperTestTasks(ck.config.env, opts.tasks) : undefined;
   const r = await evaluateAdaptation(ck.config, ck.theta, {

@@ -45,7 +45,7 @@ export const ConfigSchema = z
   .object({
     env: z.string().refine(isEnvName, { message: `unknown env; allowed: ${ENV_HELP}` }).describe('built-in simulator, `serve`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
     seed: int(0).describe('random seed for tasks, action noise and initial weights'),
-    backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, wasm, cpu)'),
+    backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, webgpu on a hardware GPU, wasm, cpu)'),
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
     activation: z.enum(['tanh', 'relu']).describe('hidden activation of the policy MLP'),
     initStd: z.number().positive().describe('initial standard deviation of the Gaussian policy'),
