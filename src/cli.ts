@@ -10,8 +10,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
 import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.ts';
 import { BACKENDS, describeBackend, initBackend } from './tensor/backend.ts';
-import { ENV_HELP, PRESET_NAMES, type Config, describeFields, readConfigFile, resolveConfig } from './io/config.ts';
-import { readToken } from './io/secrets.ts';
+import { ENV_HELP, PRESET_NAMES, type Config, describeFields, parseSetting, readConfigFile, resolveConfig } from './io/config.ts';
+import { readFileSync } from 'node:fs';
+import { stringify as toYaml } from 'yaml';
+import { readToken, withoutSecrets } from './io/secrets.ts';
 import { train } from './experiments/train.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { prepareOut } from './io/runDir.ts';
@@ -35,6 +37,8 @@ interface TrainFlags {
   env: string;
   preset: string;
   config?: string;
+  set?: string[];
+  printConfig?: boolean;
   seed?: number;
   out?: string;
   resume?: string;
@@ -52,8 +56,17 @@ interface TrainFlags {
   tokenFile?: string;
 }
 
+/** This package's version, from its package.json (read when asked: --version). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Flags that would change what a resumed run computes: it takes them from its folder instead. */
-const FIXED_ON_RESUME = ['env', 'preset', 'config', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
+const FIXED_ON_RESUME = ['env', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
@@ -65,6 +78,7 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
   }
   const resumed = flags.resume === undefined ? null : loadRunCheckpoint(flags.resume, '--resume');
   const file = flags.config ? readConfigFile(flags.config) : {};
+  for (const s of flags.set ?? []) parseSetting(s, file); // preset ← file ← --set ← flags
   const cfg = resumed ? { ...resumed.config, backend: (flags.backend ?? resumed.config.backend) as Config['backend'] } : resolveConfig(flags.preset, file, {
     env: flags.env,
     seed: flags.seed,
@@ -78,6 +92,10 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
     actionScale: flags.actionScale,
     bridge,
   });
+  if (flags.printConfig) {
+    process.stdout.write(toYaml(withoutSecrets(cfg)));
+    return { runDir: '', cfg, theta: new Float32Array(0), stopped: false };
+  }
   if (!resumed) prepareOut(cfg.out); // before the backend and the env: a bad --out fails at once
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${describeBackend(backend)}\n`);
@@ -97,6 +115,7 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
     });
     progress.stop();
     process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
+    process.stdout.write(`${r.runDir}\n`); // the one line on stdout: RUN=$(metarl train …)
     return { runDir: r.runDir, cfg: r.config, theta: r.theta, stopped: r.stopped };
   } finally {
     progress.stop();
@@ -107,6 +126,7 @@ async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: str
 export function buildProgram(): Command {
   const program = new Command('metarl')
     .description('Continual meta-reinforcement learning: MAML-TRPO on built-in simulators.')
+    .version(packageVersion(), '--version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError(false);
 
@@ -116,6 +136,8 @@ export function buildProgram(): Command {
     return cmd
       .addOption(new Option('--preset <name>', 'starting settings').choices(PRESET_NAMES).default('pytorch-maml-rl'))
       .option('--config <file>', 'YAML file of config fields overriding the preset (fields below)')
+      .option('--set <key=value>', 'set a config field, after --config (repeatable; YAML values; nested keys: bridge.port=9000, hidden=[64,64])', (v: string, all: string[]) => [...all, v], [] as string[])
+      .option('--print-config', 'print the resolved config as YAML (valid --config input) and exit')
       .option('--seed <n>', 'random seed', num('--seed'))
       .option('--out <dir>', 'folder for run folders (default runs)')
       .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')

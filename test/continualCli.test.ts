@@ -37,7 +37,7 @@ describe('metarl continual / plot', () => {
 
   it.each([
     [['--schedule', ''], /schedule: invalid value; allowed: random, drift, cyclic/],
-    [['--tasks', '0'], /tasks: .*>=2/],
+    [['--tasks', '0'], /tasks: must be ≥ 2, got 0/],
     [['--methods', 'mer,nope'], /--methods: unknown method 'nope'; allowed: frozen, finetune, online, replay, mer/],
   ])('%j exits 2 with one line naming what is allowed', (args, message) => {
     const r = run(['continual', ...args]);

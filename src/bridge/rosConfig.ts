@@ -8,6 +8,7 @@
  * Expressions run in a restricted mathjs: only the names the config defines, an allowlist of
  * math functions, and no assignments, function definitions or property access.
  */
+import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -192,7 +193,7 @@ const ALLOWED_KEYS: Record<string, string[]> = {
   connection: ['request_timeout_ms', 'step_timeout_ms', 'reconnect_initial_ms', 'reconnect_max_ms', 'reconnect_wait_ms', 'max_message_bytes', 'ping_interval_ms', 'throttle_rate_ms', 'queue_length'],
 };
 
-function describeIssue(issue: z.core.$ZodIssue): ConfigError {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigError {
   const field = issue.path.map(String).join('.') || '(config)';
   if (issue.code === 'invalid_value' && 'values' in issue) return new ConfigError(field, `invalid value; allowed: ${(issue.values as unknown[]).join(', ')}`);
   if (issue.code === 'unrecognized_keys') {
@@ -200,7 +201,7 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigError {
     const allowed = ALLOWED_KEYS[String(issue.path[0] ?? '')] ?? [];
     return new ConfigError((issue as { keys: string[] }).keys.map((k) => (parent ? `${parent}.${k}` : k)).join(', '), `unknown field; allowed: ${allowed.join(', ')}`);
   }
-  return new ConfigError(field, issue.message);
+  return new ConfigError(field, plainIssue(issue, valueAt(raw, issue.path)));
 }
 
 /** Validates a config object and compiles its expressions. */
@@ -211,7 +212,7 @@ export function parseRosConfig(raw: unknown): RosPlan {
     throw new ConfigError('mode', 'required: realtime (a robot or free-running simulator, steps at rate_hz) or lockstep (a simulator that publishes one observation per command)');
   }
   const r = RosConfigSchema.safeParse(raw);
-  if (!r.success) throw describeIssue(r.error.issues[0]);
+  if (!r.success) throw describeIssue(r.error.issues[0], raw);
   const config = r.data;
   const a = config.action;
   const dims = a.fields.length;

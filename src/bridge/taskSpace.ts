@@ -9,6 +9,7 @@
  * `navigation` distribution ({ goal: box ±0.5 }) and `cheetah-direction` ({ direction: choices
  * [-1, 1] }) draw exactly the tasks their in-process envs draw for the same generator.
  */
+import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import type { Rng } from '../core/rng.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -31,7 +32,7 @@ export function parseTaskSpace(raw: unknown, where = 'tasks'): TaskSpace {
   const r = TaskSpaceSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new ConfigError([where, ...issue.path.map(String)].join('.'), issue.message);
+    throw new ConfigError([where, ...issue.path.map(String)].join('.'), plainIssue(issue, valueAt(raw, issue.path)));
   }
   for (const [name, f] of Object.entries(r.data)) {
     if ('low' in f) {

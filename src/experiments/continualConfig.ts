@@ -5,6 +5,7 @@
  * describe the task sequence, the methods compared and the MER update. Invalid values raise a
  * ConfigError naming the field and what it allows.
  */
+import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { CONTINUAL_METHODS, SCHEDULES } from './continualTypes.ts';
@@ -67,7 +68,7 @@ export function validateContinual(raw: unknown): ContinualConfig {
   const field = issue.path.join('.') || '(continual config)';
   if (issue.code === 'invalid_value' && 'values' in issue) throw new ConfigError(field, `invalid value; allowed: ${(issue.values as unknown[]).join(', ')}`);
   if (issue.code === 'unrecognized_keys') throw new ConfigError((issue as { keys: string[] }).keys.join(', '), `unknown field; allowed fields: ${Object.keys(ContinualSchema.shape).join(', ')}`);
-  throw new ConfigError(field, issue.message);
+  throw new ConfigError(field, plainIssue(issue, valueAt(raw, issue.path)));
 }
 
 /** `a,b,c` → a list, each name checked (an unknown method names the allowed ones). */

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
+import { plainIssue, valueAt } from './zodText.ts';
 import { ENV_NAMES, type EnvName } from '../../envs/registry.ts';
 import { CHEETAH_DYNAMICS } from '../../envs/cheetah.ts';
 import { BACKENDS } from '../tensor/backend.ts';
@@ -188,23 +189,28 @@ export function presetFor(preset: PresetName, env: string): Config {
   return env.startsWith('cheetah') ? { ...p, workers: availableParallelism() } : p;
 }
 
-/** One line per problem: `field: what is wrong (allowed: …)`. */
-function describeIssue(issue: z.core.$ZodIssue): ConfigError {
+/** Field names of the nested objects, for "unknown field" errors. */
+const NESTED_KEYS: Record<string, string[]> = { bridge: Object.keys(BridgeSchema.shape) };
+
+/** One line per problem: `field.path: what is wrong (allowed: …)`, in plain words. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigError {
   const field = issue.path.join('.') || '(config)';
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return new ConfigError(field, `invalid value; allowed: ${(issue.values as unknown[]).join(', ')}`);
+    return new ConfigError(field, `invalid value ${JSON.stringify(valueAt(raw, issue.path))}; allowed: ${(issue.values as unknown[]).join(', ')}`);
   }
   if (issue.code === 'unrecognized_keys') {
     const keys = (issue as { keys: string[] }).keys;
-    return new ConfigError(keys.join(', '), `unknown field; allowed fields: ${Object.keys(ConfigSchema.shape).join(', ')}`);
+    const parent = issue.path.join('.');
+    const allowed = parent === '' ? Object.keys(ConfigSchema.shape) : (NESTED_KEYS[parent] ?? []);
+    return new ConfigError(keys.map((k) => (parent ? `${parent}.${k}` : k)).join(', '), `unknown field; allowed${parent ? ` in ${parent}` : ''}: ${allowed.join(', ')}`);
   }
-  return new ConfigError(field, issue.message);
+  return new ConfigError(field, plainIssue(issue, valueAt(raw, issue.path)));
 }
 
 /** Validates a complete config object. */
 export function validateConfig(raw: unknown): Config {
   const r = ConfigSchema.safeParse(raw);
-  if (!r.success) throw describeIssue(r.error.issues[0]);
+  if (!r.success) throw describeIssue(r.error.issues[0], raw);
   return r.data;
 }
 
@@ -264,8 +270,61 @@ export function upgradeConfig(saved: Record<string, unknown>): Config {
 }
 
 /** `field — description` lines for `--help`. */
-export function describeFields(): string {
+/** `--help`'s field list: name, type and allowed values, default (the preset's), description. */
+export function describeFields(preset: PresetName = 'pytorch-maml-rl'): string {
+  const defaults = PRESETS[preset] as Record<string, unknown>;
   return Object.entries(ConfigSchema.shape)
-    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
+    .map(([k, s]) => {
+      const d = defaults[k];
+      const shown = d === undefined ? '' : ` [default ${typeof d === 'object' ? JSON.stringify(d) : String(d)}]`;
+      return `  ${k.padEnd(22)} ${typeOf(s as z.ZodType).padEnd(18)} ${(s as z.ZodType).description ?? ''}${k === 'bridge' || k === 'robot' ? '' : shown}`;
+    })
     .join('\n');
+}
+
+/** A field's type in words: number, whole number, true|false, one of a|b, list of …, mapping. */
+function typeOf(s: z.ZodType): string {
+  const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType; entries?: Record<string, string>; checks?: { _zod: { def: { format?: string } } }[] } }).def;
+  switch (def.type) {
+    case 'optional':
+    case 'default':
+      return typeOf(def.innerType!);
+    case 'number':
+      return def.checks?.some((c) => c._zod.def.format === 'safeint' || c._zod.def.format === 'int32') ? 'whole number' : 'number';
+    case 'boolean':
+      return 'true|false';
+    case 'enum':
+      return Object.values(def.entries ?? {}).join('|');
+    case 'array':
+      return `list of ${typeOf(def.element!)}s`;
+    case 'object':
+    case 'record':
+      return 'mapping';
+    default:
+      return def.type;
+  }
+}
+
+/**
+ * `--set key=value`: a dotted key (`bridge.port=9000`, `hidden=[64,64]`) and a YAML value, as a
+ * partial config to merge over the file's. The key is checked against the config's fields.
+ */
+export function parseSetting(text: string, into: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ConfigError('--set', `expected key=value (e.g. fastLr=0.05 or bridge.port=9000), got '${text}'`);
+  const path = text.slice(0, eq).trim().split('.');
+  if (path.some((p) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(p))) throw new ConfigError('--set', `'${text.slice(0, eq)}' is not a field path`);
+  let value: unknown;
+  try {
+    value = parseYaml(text.slice(eq + 1));
+  } catch (e) {
+    throw new ConfigError('--set', `${path.join('.')}: value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  let o = into;
+  for (let i = 0; i < path.length - 1; i++) {
+    const next = o[path[i]];
+    o = o[path[i]] = typeof next === 'object' && next !== null && !Array.isArray(next) ? (next as Record<string, unknown>) : {};
+  }
+  o[path[path.length - 1]] = value;
+  return into;
 }
