@@ -65,19 +65,26 @@ function movesAfterStop(cmds: ReceivedCommand[], since: number, graceMs: number)
   return { stopAt: stop!.at, late: cmds.filter((c) => c.at > stop!.at + graceMs && !isStop(c)) };
 }
 
+/**
+ * Trains on the peer's robot, sends `signals` once it drives (well into sampling, motion commands
+ * flowing), waits for the exit and for anything still in flight, and returns what the robot saw.
+ */
+async function signalWhileDriving(signals: NodeJS.Signals[]) {
+  const peer = await startPeer();
+  const run = trainOnRobot(robot(peer.url), 50);
+  expect(await peer.until(() => peer.commandsOn().filter((c) => !isStop(c)).length > 60, 40_000)).toBe(true);
+  const sentAt = performance.now();
+  for (const sig of signals) run.child.kill(sig);
+  const { code, at } = await run.exited;
+  await new Promise((r) => setTimeout(r, 300)); // anything still in flight arrives
+  const cmds = peer.commandsOn();
+  return { run, code, exitAfterMs: at - sentAt, cmds, ...movesAfterStop(cmds, sentAt, 50), sentAt };
+}
+
 describe('a robot stops when told to (metarl train --env ros, child processes)', () => {
   it('Ctrl-C halts at once: a stop, no motion command after it, a checkpoint, exit 130', { timeout: 60_000 }, async () => {
-    const peer = await startPeer();
-    const run = trainOnRobot(robot(peer.url), 50);
-    // Signal it while it drives: well into sampling, with motion commands flowing.
-    expect(await peer.until(() => peer.commandsOn().filter((c) => !isStop(c)).length > 60, 40_000)).toBe(true);
-    const sentAt = performance.now();
-    run.child.kill('SIGINT');
-    const { code, at } = await run.exited;
-    await new Promise((r) => setTimeout(r, 300)); // anything still in flight arrives
-    const cmds = peer.commandsOn();
-    const { stopAt, late } = movesAfterStop(cmds, sentAt, 50);
-    console.log(`Ctrl-C → stop at the robot ${(stopAt - sentAt).toFixed(1)} ms; process exit after ${(at - sentAt).toFixed(0)} ms; motion commands > 50 ms after the stop: ${late.length}`);
+    const { run, code, exitAfterMs, cmds, stopAt, late, sentAt } = await signalWhileDriving(['SIGINT']);
+    console.log(`Ctrl-C → stop at the robot ${(stopAt - sentAt).toFixed(1)} ms; process exit after ${exitAfterMs.toFixed(0)} ms; motion commands > 50 ms after the stop: ${late.length}`);
     expect(late).toEqual([]);
     expect(isStop(cmds.at(-1)!)).toBe(true);
     expect(code).toBe(130);
@@ -90,30 +97,14 @@ describe('a robot stops when told to (metarl train --env ros, child processes)',
   });
 
   it('a second Ctrl-C exits at once and still ends with a stop', { timeout: 60_000 }, async () => {
-    const peer = await startPeer();
-    const run = trainOnRobot(robot(peer.url), 50);
-    expect(await peer.until(() => peer.commandsOn().filter((c) => !isStop(c)).length > 60, 40_000)).toBe(true);
-    const sentAt = performance.now();
-    run.child.kill('SIGINT');
-    run.child.kill('SIGINT');
-    const { code } = await run.exited;
-    await new Promise((r) => setTimeout(r, 300));
-    const cmds = peer.commandsOn();
-    const { late } = movesAfterStop(cmds, sentAt, 50);
+    const { code, cmds, late } = await signalWhileDriving(['SIGINT', 'SIGINT']);
     expect(late).toEqual([]);
     expect(isStop(cmds.at(-1)!)).toBe(true);
     expect(code).toBe(130);
   });
 
   it('SIGTERM halts like Ctrl-C', { timeout: 60_000 }, async () => {
-    const peer = await startPeer();
-    const run = trainOnRobot(robot(peer.url), 50);
-    expect(await peer.until(() => peer.commandsOn().filter((c) => !isStop(c)).length > 60, 40_000)).toBe(true);
-    const sentAt = performance.now();
-    run.child.kill('SIGTERM');
-    const { code } = await run.exited;
-    await new Promise((r) => setTimeout(r, 300));
-    const { late } = movesAfterStop(peer.commandsOn(), sentAt, 50);
+    const { code, late } = await signalWhileDriving(['SIGTERM']);
     expect(late).toEqual([]);
     expect(code).toBe(130);
   });

@@ -146,7 +146,6 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         // Built-in simulators run entirely in microtasks; yield to the event loop so that signal
         // handlers (Ctrl-C) and timers get a chance to run between meta-batches.
         await new Promise((resolve) => setImmediate(resolve));
-        rngAtBatch = rng.getState();
         if (opts.shouldStop?.() || opts.signal?.aborted) {
           save();
           return { runDir, config: cfg, batchesDone: batch, theta, stopped: true };
