@@ -28,6 +28,7 @@ export function paramShapes(spec: PolicySpec): number[][] {
   return shapes;
 }
 
+/** Length of the flat parameter vector θ of a policy (weights, biases, log-std). */
 export function numParams(spec: PolicySpec): number {
   return paramShapes(spec).reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
 }

@@ -5,10 +5,11 @@
  * right after `init` must find the env built.
  */
 import type { Box } from '../src/core/spaces.ts';
-import type { VectorEnv } from '../src/core/env.ts';
+import type { AnyVectorEnv } from '../src/core/env.ts';
 import type { BoxData, InitInfo, Reply, Request } from '../src/core/workerProtocol.ts';
 import { serializeError } from '../src/core/workerProtocol.ts';
 import { type EnvOptions, makeVector, prepareEnv } from './registry.ts';
+import { importEnvModule } from './envModule.ts';
 
 export type PostReply = (reply: Reply, transfer: ArrayBuffer[]) => void;
 
@@ -17,17 +18,17 @@ function boxData(b: Box): BoxData {
 }
 
 /** A request type served by a worker entry beyond the env's own (e.g. `rollout`, with a policy). */
-export type ExtraHandler = (msg: Request, env: VectorEnv) => { value: unknown; transfer: ArrayBuffer[] } | Promise<{ value: unknown; transfer: ArrayBuffer[] }>;
+export type ExtraHandler = (msg: Request, env: AnyVectorEnv) => { value: unknown; transfer: ArrayBuffer[] } | Promise<{ value: unknown; transfer: ArrayBuffer[] }>;
 
 /**
  * Returns the message handler of one worker: it builds the env on `init` and serves it, and
  * hands request types it does not know to `extra` (a worker entry outside envs/ adds the policy).
  */
 export function createVectorEnvServer(post: PostReply, extra: Partial<Record<Request['type'], ExtraHandler>> = {}): (msg: Request) => void {
-  let env: VectorEnv | null = null;
+  let env: AnyVectorEnv | null = null;
   let queue: Promise<void> = Promise.resolve();
 
-  const need = (): VectorEnv => {
+  const need = (): AnyVectorEnv => {
     if (env === null) throw new Error('vector-env worker: the env is not initialised (send init first)');
     return env;
   };
@@ -35,30 +36,32 @@ export function createVectorEnvServer(post: PostReply, extra: Partial<Record<Req
   const handle = async (msg: Request): Promise<{ value: unknown; transfer: ArrayBuffer[] }> => {
     switch (msg.type) {
       case 'init': {
+        if (msg.envModule !== undefined) await importEnvModule(msg.envModule);
         await prepareEnv(msg.name);
-        env = makeVector(msg.name, msg.num, msg.options as EnvOptions, msg.indexOffset);
+        const made = makeVector(msg.name, msg.num, msg.options as EnvOptions, msg.indexOffset);
+        env = made;
         const info: InitInfo = {
-          num: env.num,
-          observationSpace: boxData(env.observationSpace),
-          actionSpace: boxData(env.actionSpace),
-          maxEpisodeSteps: env.maxEpisodeSteps,
+          num: made.num,
+          observationSpace: boxData(made.observationSpace),
+          actionSpace: boxData(made.actionSpace),
+          maxEpisodeSteps: made.maxEpisodeSteps,
         };
         return { value: info, transfer: [] };
       }
       case 'setTasks':
-        need().setTasks(msg.tasks);
+        await need().setTasks(msg.tasks);
         return { value: null, transfer: [] };
       case 'reset': {
-        const obs = need().reset(msg.seed);
+        const obs = await need().reset(msg.seed);
         return { value: obs, transfer: [obs.buffer as ArrayBuffer] };
       }
       case 'step': {
-        const r = need().step(msg.actions);
-        // SyncVectorEnv returns fresh arrays each step, so their buffers can be given away.
+        const r = await need().step(msg.actions);
+        // Vector envs return fresh arrays each step, so their buffers can be given away.
         return { value: r, transfer: [r.obs.buffer, r.reward.buffer, r.terminated.buffer, r.truncated.buffer] as ArrayBuffer[] };
       }
       case 'close':
-        env?.close();
+        await env?.close();
         env = null;
         return { value: null, transfer: [] };
       default: {

@@ -7,25 +7,15 @@
  * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
-import { episodeProgress, interruptFlag, progressReporter } from './cliProgress.ts';
-import { BACKENDS, describeBackend, initBackend } from './tensor/backend.ts';
-import { ENV_HELP, PRESET_NAMES, type Config, describeFields, parseSetting, readConfigFile, resolveConfig } from './io/config.ts';
 import { readFileSync } from 'node:fs';
-import { stringify as toYaml } from 'yaml';
-import { readToken, withoutSecrets } from './io/secrets.ts';
-import { train } from './experiments/train.ts';
-import { loadRunCheckpoint } from './io/checkpoint.ts';
-import { prepareOut } from './io/runDir.ts';
-import { envKind } from './experiments/envSource.ts';
-import { type EvalFlags, runEval, stepSizes } from './cliEval.ts';
-import { resumeContinual, runContinual } from './experiments/continual.ts';
-import { describeContinualFields, printSummary, taskProgress } from './cliContinual.ts';
-import { loadState } from './experiments/continualState.ts';
-import { plotRun } from './experiments/continualReport.ts';
-import { plotKind, plotTrainingRuns } from './experiments/trainingFigures.ts';
-import { CONTINUAL_DEFAULTS, parseMethods, validateContinual } from './experiments/continualConfig.ts';
+import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
+import { BACKENDS } from './tensor/backendNames.ts';
+import { PRESET_NAMES, describeFields, envHelp } from './io/config.ts';
 import { CONTINUAL_METHODS, SCHEDULES } from './experiments/continualTypes.ts';
+import { describeContinualFields } from './experiments/continualConfig.ts';
+import type { TrainFlags } from './cliTrain.ts';
+import type { ContinualFlags } from './cliContinual.ts';
+import { type EvalFlags, stepSizes } from './cliEval.ts';
 
 const num = (field: string) => (v: string) => {
   const x = Number(v);
@@ -33,94 +23,20 @@ const num = (field: string) => (v: string) => {
   return x;
 };
 
-interface TrainFlags {
-  env: string;
-  preset: string;
-  config?: string;
-  set?: string[];
-  printConfig?: boolean;
-  seed?: number;
-  out?: string;
-  resume?: string;
-  init?: string;
-  backend?: string;
-  numBatches?: number;
-  firstOrder?: boolean;
-  hvpSubsample?: number;
-  workers?: number;
-  modelFile?: string;
-  actionScale?: number;
-  host?: string;
-  port?: number;
-  token?: string;
-  tokenFile?: string;
-}
-
-/** This package's version, from its package.json (read when asked: --version). */
+/**
+ * This package's version, from its package.json: the first one above this file (src/ when run from
+ * the sources, dist/src/ when compiled).
+ */
 function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'metarl' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: look one folder up
+    }
   }
-}
-
-/** Flags that would change what a resumed run computes: it takes them from its folder instead. */
-const FIXED_ON_RESUME = ['env', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
-const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
-async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
-  const token = readToken({ tokenFile: flags.tokenFile, token: flags.token, warn: (line) => process.stderr.write(`${line}\n`) });
-  const bridge = flags.host !== undefined || flags.port !== undefined || token !== undefined ? { host: flags.host, port: flags.port, token } : undefined;
-  if (flags.resume !== undefined) {
-    const clash = FIXED_ON_RESUME.filter((k) => cmd?.getOptionValueSource(k) === 'cli');
-    if (clash.length > 0) throw new ConfigError('--resume', `continues the run with its own settings; drop ${clash.map(flagName).join(', ')} (only --num-batches, --workers, --backend and the bridge connection may change)`);
-  }
-  const resumed = flags.resume === undefined ? null : loadRunCheckpoint(flags.resume, '--resume');
-  const file = flags.config ? readConfigFile(flags.config) : {};
-  for (const s of flags.set ?? []) parseSetting(s, file); // preset ← file ← --set ← flags
-  const cfg = resumed ? { ...resumed.config, backend: (flags.backend ?? resumed.config.backend) as Config['backend'] } : resolveConfig(flags.preset, file, {
-    env: flags.env,
-    seed: flags.seed,
-    out: flags.out,
-    backend: flags.backend,
-    numBatches: flags.numBatches,
-    firstOrder: flags.firstOrder,
-    hvpSubsample: flags.hvpSubsample,
-    workers: flags.workers,
-    modelFile: flags.modelFile,
-    actionScale: flags.actionScale,
-    bridge,
-  });
-  if (flags.printConfig) {
-    process.stdout.write(toYaml(withoutSecrets(cfg)));
-    return { runDir: '', cfg, theta: new Float32Array(0), stopped: false };
-  }
-  if (!resumed) prepareOut(cfg.out); // before the backend and the env: a bad --out fails at once
-  const backend = await initBackend(cfg.backend);
-  process.stderr.write(`backend: ${describeBackend(backend)}\n`);
-  const progress = progressReporter('meta-training');
-  const stop = interruptFlag();
-  try {
-    const r = await train(cfg, {
-      backend,
-      resumeDir: flags.resume,
-      resume: resumed ? { numBatches: flags.numBatches, workers: flags.workers, backend: flags.backend as Config['backend'] | undefined, bridge: bridge && resolveConfig('pytorch-maml-rl', { bridge: resumed.config.bridge }, { bridge }).bridge } : undefined,
-      initDir: flags.init,
-      log: (line) => process.stderr.write(`${line}\n`),
-      onBatch: (b, total, m) => progress.update(b, total, m),
-      // Robots and remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
-      onEpisodes: envKind(cfg.env) === 'builtin' ? undefined : episodeProgress(flags.numBatches ?? cfg.numBatches),
-      signal: stop.signal,
-    });
-    progress.stop();
-    process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
-    process.stdout.write(`${r.runDir}\n`); // the one line on stdout: RUN=$(metarl train …)
-    return { runDir: r.runDir, cfg: r.config, theta: r.theta, stopped: r.stopped };
-  } finally {
-    progress.stop();
-    stop.dispose();
-  }
+  return 'unknown';
 }
 
 export function buildProgram(): Command {
@@ -132,12 +48,13 @@ export function buildProgram(): Command {
 
   const trainOptions = (cmd: Command, envDefault: string | null): Command => {
     // No commander default: an env set in --config must win over an unset flag.
-    if (envDefault !== null) cmd.option('--env <name>', `${ENV_HELP} (default ${envDefault})`);
+    if (envDefault !== null) cmd.option('--env <name>', `${envHelp()} (default ${envDefault})`);
     return cmd
       .addOption(new Option('--preset <name>', 'starting settings').choices(PRESET_NAMES).default('pytorch-maml-rl'))
       .option('--config <file>', 'YAML file of config fields overriding the preset (fields below)')
       .option('--set <key=value>', 'set a config field, after --config (repeatable; YAML values; nested keys: bridge.port=9000, hidden=[64,64])', (v: string, all: string[]) => [...all, v], [] as string[])
       .option('--print-config', 'print the resolved config as YAML (valid --config input) and exit')
+      .option('--env-module <file>', 'a .ts or .js file that registers your own env with register() (docs/custom-envs.md); then --env <its name>')
       .option('--seed <n>', 'random seed', num('--seed'))
       .option('--out <dir>', 'folder for run folders (default runs)')
       .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
@@ -153,6 +70,7 @@ export function buildProgram(): Command {
       .option('--token <secret>', 'bridge: the shared secret itself (visible in the process list: prefer --token-file or METARL_TOKEN)')
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
       .action(async function (this: Command, flags: TrainFlags) {
+        const { runTrain } = await import('./cliTrain.ts');
         const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags, this);
         if (r.stopped) process.exitCode = 130;
       });
@@ -171,9 +89,10 @@ export function buildProgram(): Command {
   program
     .command('continual')
     .description('continual task adaptation: methods (frozen, finetune, online, replay, mer) over a task sequence, with metrics and a report (docs/continual.md)')
-    .option('--env <name>', `${ENV_HELP} (default navigation)`)
+    .option('--env <name>', `${envHelp()} (default navigation)`)
     .addOption(new Option('--preset <name>', 'starting settings of the env and policy').choices(PRESET_NAMES).default('pytorch-maml-rl'))
     .option('--config <file>', 'YAML: training-config fields (env, policy, inner loop) and a `continual:` mapping of the fields below')
+    .option('--env-module <file>', 'a .ts or .js file that registers your own env with register() (docs/custom-envs.md)')
     .option('--schedule <name>', `task sequence: ${SCHEDULES.join(', ')}`)
     .option('--methods <list>', `comma-separated: ${CONTINUAL_METHODS.join(', ')}`)
     .option('--seeds <n>', 'number of seeds', num('--seeds'))
@@ -183,28 +102,9 @@ export function buildProgram(): Command {
     .option('--resume <run>', 'go on with a stopped run from its last finished task (its settings come from the run folder)')
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
     .addHelpText('after', `\nContinual fields (YAML keys under continual:):\n${describeContinualFields()}`)
-    .action(async function (this: Command, o: { env?: string; preset: string; config?: string; schedule?: string; methods?: string; seeds?: number; tasks?: number; init?: string; out?: string; resume?: string; backend?: string }) {
-      if (o.resume !== undefined) {
-        const clash = ['env', 'preset', 'config', 'schedule', 'methods', 'seeds', 'tasks', 'init', 'out'].filter((k) => this.getOptionValueSource(k) === 'cli');
-        if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k}`).join(', ')}`);
-        const { continual: c, backend: was } = loadState(o.resume);
-        const backend = await initBackend((o.backend ?? was) as Config['backend']);
-        process.stderr.write(`backend: ${describeBackend(backend)}\n`);
-        const r = await resumeContinual(o.resume, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
-        printSummary(r.results);
-        process.stderr.write(`run folder ${r.runDir}\n`);
-        return;
-      }
-      const file = o.config ? readConfigFile(o.config) : {};
-      const { continual: section, ...trainFields } = file as Record<string, unknown>;
-      const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
-      const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
-      const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
-      const backend = await initBackend(cfg.backend);
-      process.stderr.write(`backend: ${describeBackend(backend)}\n`);
-      const r = await runContinual(cfg, c, { backend, log: (line) => process.stderr.write(`${line}\n`), onTask: taskProgress(c) });
-      printSummary(r.results);
-      process.stderr.write(`run folder ${r.runDir}\n`);
+    .action(async function (this: Command, o: ContinualFlags) {
+      const { continualCommand } = await import('./cliContinual.ts');
+      await continualCommand(o, this);
     });
 
   program
@@ -226,7 +126,9 @@ export function buildProgram(): Command {
       ].join('\n'),
     )
     .action(async (runs: string[], o: { out?: string }) => {
+      const { plotKind, plotTrainingRuns } = await import('./experiments/trainingFigures.ts');
       if (plotKind(runs, o.out) === 'continual') {
+        const { plotRun } = await import('./experiments/continualReport.ts');
         const files = await plotRun(runs[0]);
         console.log(`wrote ${files.length} files in ${runs[0]}`);
         return;
@@ -247,6 +149,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--task-source <which>', 'sampled new tasks (with --seed), or the MAML paper\'s test tasks (its scripts\' np.random.seed(1) draws); default: the run\'s evalTasks (paper preset: paper)').choices(['sampled', 'paper']))
     .addOption(new Option('--backend <name>', 'tensor backend (default: the run\'s)').choices([...BACKENDS]))
     .action(async (o: EvalFlags) => {
+      const { runEval } = await import('./cliEval.ts');
       await runEval(o);
     });
 
@@ -256,6 +159,7 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'folder for run folders', 'runs')
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]).default('auto'))
     .action(async (o: { out: string; backend: string }) => {
+      const [{ runTrain }, { runEval }] = await Promise.all([import('./cliTrain.ts'), import('./cliEval.ts')]);
       const r = await runTrain({ env: 'navigation', preset: 'quick', out: o.out, backend: o.backend });
       if (r.stopped) {
         process.exitCode = 130;

@@ -1,17 +1,66 @@
 /**
- * `metarl continual`'s console output: the config fields for `--help`, one progress line per
- * finished task, and the summary table with the paired comparisons against mer.
+ * `metarl continual`: settings from the preset, the config file's train fields and `continual:`
+ * section, and the flags (or a stopped run's folder), checked before tfjs and the envs load; then
+ * one progress line per finished task and the summary table with the paired comparisons against
+ * mer.
  */
-import type { z } from 'zod';
+import type { Command } from 'commander';
 import type { TaskRecord } from './experiments/continual.ts';
 import { pairedWithMer } from './experiments/continualReportText.ts';
-import { type ContinualConfig, ContinualSchema } from './experiments/continualConfig.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig, parseMethods, validateContinual } from './experiments/continualConfig.ts';
 import type { ContinualResults, Interval } from './experiments/continualTypes.ts';
+import { loadState } from './experiments/continualState.ts';
+import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
+import { ConfigError } from './core/errors.ts';
+import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
+import { fileURLToPath } from 'node:url';
 
-export function describeContinualFields(): string {
-  return Object.entries(ContinualSchema.shape)
-    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
-    .join('\n');
+export interface ContinualFlags {
+  env?: string;
+  preset: string;
+  config?: string;
+  schedule?: string;
+  methods?: string;
+  seeds?: number;
+  tasks?: number;
+  init?: string;
+  out?: string;
+  resume?: string;
+  backend?: string;
+  envModule?: string;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function continualCommand(o: ContinualFlags, cmd: Command): Promise<void> {
+  if (o.resume !== undefined) {
+    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+    await importRunEnvModule(o.resume);
+    const { continual: c, backend: was } = loadState(o.resume);
+    const [{ describeBackend, initBackend }, { resumeContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/continual.ts')]);
+    const backend = await initBackend((o.backend ?? was) as Config['backend']);
+    log(`backend: ${describeBackend(backend)}`);
+    const r = await resumeContinual(o.resume, { backend, log, onTask: taskProgress(c) });
+    printSummary(r.results);
+    log(`run folder ${r.runDir}`);
+    return;
+  }
+  const file = o.config ? readConfigFile(o.config) : {};
+  const { continual: section, ...trainFields } = file as Record<string, unknown>;
+  const envModule = o.envModule ?? (typeof trainFields.envModule === 'string' ? trainFields.envModule : undefined);
+  if (envModule !== undefined) trainFields.envModule = fileURLToPath(await importEnvModule(envModule));
+  const init = o.init ?? (section as { init?: unknown } | undefined)?.init;
+  if (typeof init === 'string') await importRunEnvModule(init);
+  const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
+  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+  const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
+  const [{ describeBackend, initBackend }, { runContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/continual.ts')]);
+  const backend = await initBackend(cfg.backend);
+  log(`backend: ${describeBackend(backend)}`);
+  const r = await runContinual(cfg, c, { backend, log, onTask: taskProgress(c) });
+  printSummary(r.results);
+  log(`run folder ${r.runDir}`);
 }
 
 /** One progress line per finished task (the count goes on where a resumed run left off). */

@@ -1,14 +1,15 @@
 /**
  * `metarl eval`: a run folder's policy adapted on new tasks (the run's evaluation settings, or the
- * flags'), printed as a table and saved as the folder's eval.json.
+ * flags'), printed as a table and saved as the folder's eval.json. tfjs and the envs load only
+ * once the flags and the run folder have been checked.
  */
 import { join } from 'node:path';
 import { ConfigError } from './core/errors.ts';
-import { describeBackend, initBackend } from './tensor/backend.ts';
 import type { Config } from './io/config.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
+import { importRunEnvModule } from '../envs/envModule.ts';
 import { writeFileAtomic } from './io/atomic.ts';
-import { type EvalResult, evaluateAdaptation } from './experiments/evaluate.ts';
+import type { EvalResult } from './experiments/evaluate.ts';
 import { paperTestTasks } from './experiments/paperTasks.ts';
 
 function printEval(r: EvalResult, tasks: number): void {
@@ -47,10 +48,12 @@ export interface EvalFlags {
 }
 
 export async function runEval(opts: EvalFlags): Promise<EvalResult> {
+  await importRunEnvModule(opts.run);
   const ck = loadRunCheckpoint(opts.run, '--run', opts.env);
   for (const [flag, v] of [['--tasks', opts.tasks], ['--steps', opts.steps], ['--episodes', opts.episodes ?? 1]] as const) {
     if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
   }
+  const [{ describeBackend, initBackend }, { evaluateAdaptation }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/evaluate.ts')]);
   const backend = await initBackend((opts.backend ?? ck.config.backend) as Config['backend']);
   process.stderr.write(`backend: ${describeBackend(backend)}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);
   const source = opts.taskSource ?? ck.config.evalTasks;

@@ -86,7 +86,7 @@ describe('config', () => {
     [{ lineSearchKl: 'kl' }, 'lineSearchKl', 'old-new, new-old'],
     [{ actionScale: 0 }, 'actionScale', ''],
     [{ evalStepSizes: [0.1, -1] }, 'evalStepSizes.1', ''],
-    [{ ctrlCostOn: 'sampled' }, 'ctrlCostOn', 'unknown field; allowed: env, seed'],
+    [{ ctrlCostOn: 'sampled' }, 'ctrlCostOn', 'unknown field; allowed: env, envModule, seed'],
     [{ backend: 'tpu' }, 'backend', 'wasm'],
     [{ env: 'cartpole' }, 'env', 'navigation'],
     [{ fastLr: -1 }, 'fastLr', ''],

@@ -114,7 +114,7 @@ describe('WorkerVectorEnv', () => {
   it('rejects create() with ConfigError for an unknown env, leaving no worker', async () => {
     const err = await WorkerVectorEnv.create({ name: 'no-such-env', num: 3, workers: 2 }).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.message).toMatch(/unknown value 'no-such-env'; allowed: navigation/);
+    expect(err.message).toMatch(/unknown env 'no-such-env'; allowed: navigation/);
     expect(liveWorkerCount()).toBe(0);
   });
 

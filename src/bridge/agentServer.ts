@@ -39,6 +39,14 @@ export interface AgentServerStats {
   lastRefusal: string;
 }
 
+/**
+ * The agent's side of `metarl serve`: listens (127.0.0.1 by default) for simulators speaking
+ * metarl-bridge/1, runs the handshake (version, token) with each, and hands the ones that
+ * completed it out as `RemoteVectorEnv`s, in arrival order, through `accept()`.
+ *
+ *   const server = await AgentServer.listen({ port: 8765, token });
+ *   const env = await server.accept(60_000);   // the first simulator that dials in
+ */
 export class AgentServer {
   readonly stats: AgentServerStats = { connections: 0, refused: 0, rejected: 0, lastRefusal: '' };
   private readonly ready: RemoteVectorEnv[] = [];

@@ -28,6 +28,12 @@ import { type Reply, decodeReply, shapeProblem } from './replies.ts';
 
 const EXPECTED: Record<CallKind, Reply['type']> = { set_tasks: 'ok', reset: 'obs', step: 'step_result', stop: 'ok' };
 
+/**
+ * A simulator's env copies over one metarl-bridge/1 connection, as a vector env: `connect(url)`
+ * dials a simulator that listens, or `AgentServer.accept()` yields one that dialled in. Every call
+ * returns a promise; actions are clipped into the announced action space, steps are rate-limited
+ * and watched (a stall sends `stop`), and malformed or late replies fail the call, not the process.
+ */
 export class RemoteVectorEnv<T = unknown> implements BridgeVectorEnv<T>, SteppableVectorEnv {
   readonly num: number;
   readonly observationSpace: Box;

@@ -18,6 +18,7 @@
  * What this cannot catch: a killed or frozen *process* (kill -9, a power cut, a kernel hang) takes
  * the worker down too. Only the robot's own command timeout covers that (docs/ros.md).
  */
+import { siblingModule } from '../core/moduleUrl.ts';
 import { Worker } from 'node:worker_threads';
 import { workerStart } from '../streams/workerGroup.ts';
 import type { RosbridgeOptions } from './rosbridge.ts';
@@ -68,7 +69,7 @@ export class StopGuard {
     const shared = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT);
     const { startTimeoutMs, ...rest } = o;
     const data: GuardWorkerData = { ...rest, shared, pollMs: o.pollMs ?? Math.max(1, Math.min(5, o.timeoutMs / 20)) };
-    const start = workerStart(new URL('./stopGuardWorker.ts', import.meta.url));
+    const start = workerStart(siblingModule('./stopGuardWorker', import.meta.url));
     // --input-type (a parent started with -e) is refused in a worker: drop it.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const worker = new Worker(start.url, { workerData: { ...start.workerData, guard: data }, execArgv });

@@ -40,7 +40,7 @@ export interface RolloutParts {
 }
 
 export type Request =
-  | { id: number; type: 'init'; name: string; options: Record<string, unknown>; num: number; indexOffset: number }
+  | { id: number; type: 'init'; name: string; options: Record<string, unknown>; num: number; indexOffset: number; envModule?: string }
   | ({ id: number; type: 'rollout' } & RolloutSpec)
   | { id: number; type: 'setTasks'; tasks: unknown[] }
   | { id: number; type: 'reset'; seed?: number }

@@ -90,3 +90,10 @@ export function checkContinual(c: ContinualConfig, rowsPerTask: number): void {
     throw new ConfigError('minItemRows', `${c.minItemRows} is more than the ${rowsPerTask} rows a task's episodes can give (episodesPerTask × horizon)`);
   }
 }
+
+/** `--help`'s list of the continual fields (YAML keys under `continual:`). */
+export function describeContinualFields(): string {
+  return Object.entries(ContinualSchema.shape)
+    .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
+    .join('\n');
+}

@@ -1,6 +1,7 @@
 /**
  * Where a run's episodes come from, by the config's `env`:
  *   a built-in name        in-process simulators, or worker threads with `workers` > 0;
+ *   a registered name      the user's env (register(), --env-module), the same ways;
  *   ws://host:port         a simulator serving `metarl-bridge/1` (the agent dials it);
  *   serve                  the agent listens (`bridge.host`/`bridge.port`) and uses the first
  *                          simulator that dials it (`metarl serve`);
@@ -10,7 +11,7 @@
 import type { AnyVectorEnv } from '../core/env.ts';
 import type { Box } from '../core/spaces.ts';
 import type { Rng } from '../core/rng.ts';
-import { ENV_NAMES, make, prepareEnv } from '../../envs/registry.ts';
+import { isKnownEnv, make, prepareEnv } from '../../envs/registry.ts';
 import { RemoteVectorEnv } from '../bridge/remoteEnv.ts';
 import { AgentServer } from '../bridge/agentServer.ts';
 import { parseRosConfig } from '../bridge/rosConfig.ts';
@@ -38,7 +39,7 @@ export interface EnvSource {
 export type EnvKind = 'builtin' | 'remote' | 'serve' | 'ros';
 
 export function envKind(env: string): EnvKind {
-  if ((ENV_NAMES as readonly string[]).includes(env)) return 'builtin';
+  if (isKnownEnv(env)) return 'builtin';
   if (env === 'serve') return 'serve';
   if (env === 'ros') return 'ros';
   return 'remote';

@@ -3,11 +3,12 @@
  * adapted policies, then one TRPO update of the meta-parameters. Plumbing only: the algorithm
  * lives in agents/.
  */
+import { siblingModule } from '../core/moduleUrl.ts';
 import * as tf from '@tensorflow/tfjs';
 import type { AnyVectorEnv } from '../core/env.ts';
 import { ConfigError, assertFinite } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { type EnvOptions, makeVector } from '../../envs/registry.ts';
+import { type EnvOptions, envModuleOf, isBuiltinEnv, makeVector } from '../../envs/registry.ts';
 import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
 import type { MetaObjectiveOptions } from '../../agents/maml.ts';
 import type { PolicySpec } from '../../agents/policy.ts';
@@ -56,7 +57,7 @@ function relativeStd(fraction: number, box: TaskSource['actionSpace']): number[]
 }
 
 /** Worker entry of the sampling workers: the env plus whole rollouts with the policy. */
-export const SAMPLER_WORKER_URL = new URL('./samplerWorker.ts', import.meta.url);
+export const SAMPLER_WORKER_URL = siblingModule('./samplerWorker', import.meta.url);
 
 /** Options every env copy is built with. */
 export function envOptions(cfg: Config): EnvOptions {
@@ -71,10 +72,18 @@ export function envOptions(cfg: Config): EnvOptions {
 export async function makeSamplerEnv(cfg: Config, num: number, indexOffset = 0): Promise<AnyVectorEnv<unknown>> {
   const options = envOptions(cfg);
   if (cfg.workers > 0) {
+    const envModule = isBuiltinEnv(cfg.env) ? undefined : workerEnvModule(cfg);
     // The sampling workers act themselves (samplerWorker.ts): no per-step round trip to this thread.
-    return WorkerVectorEnv.create({ name: cfg.env, num, indexOffset, workers: Math.min(cfg.workers, num), options: { ...options }, workerUrl: SAMPLER_WORKER_URL, servesRollouts: true });
+    return WorkerVectorEnv.create({ name: cfg.env, num, indexOffset, workers: Math.min(cfg.workers, num), options: { ...options }, workerUrl: SAMPLER_WORKER_URL, servesRollouts: true, envModule });
   }
   return makeVector(cfg.env, num, options, indexOffset);
+}
+
+/** The module that registers a user's env in worker threads (they start with an empty registry). */
+function workerEnvModule(cfg: Config): string {
+  const module = envModuleOf(cfg.env) ?? cfg.envModule;
+  if (module === undefined) throw new ConfigError('workers', `env '${cfg.env}' was registered by code in this thread only, so worker threads cannot build it; set workers: 0, or register it from a module file (register(name, factory, { module: import.meta.url }) or --env-module)`);
+  return module;
 }
 
 /**
@@ -95,6 +104,18 @@ export async function makeSamplerLanes(cfg: Config, numTasks: number): Promise<A
   return lanes;
 }
 
+/**
+ * MAML-TRPO one meta-batch at a time, over any env source (built-in, registered, bridged, robot):
+ *
+ *   const learner = await MetaLearner.create(config);
+ *   let theta = initParams(learner.spec, new Rng(config.seed));
+ *   for (let b = 0; b < 10; b++) ({ theta } = await learner.step(theta, rng));
+ *   await learner.close();
+ *
+ * `step` samples tasks, adapts to each with `numSteps` inner gradient steps, and takes one TRPO
+ * step on the meta-parameters θ; θ is a plain Float32Array the caller owns (see `train` for runs
+ * with checkpoints and logs).
+ */
 export class MetaLearner {
   readonly spec: PolicySpec;
 

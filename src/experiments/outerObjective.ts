@@ -8,6 +8,7 @@
  * MetaObjective does in-process, so both give bit-identical results for any number of workers
  * (the workers run the same tfjs backend).
  */
+import { siblingModule } from '../core/moduleUrl.ts';
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
 import {
@@ -91,7 +92,7 @@ export type MetaRequest =
 
 type MetaRequestBody = { [K in MetaRequest['type']]: Omit<Extract<MetaRequest, { type: K }>, 'id'> }[MetaRequest['type']];
 
-export const META_WORKER_URL = new URL('./metaWorker.ts', import.meta.url);
+export const META_WORKER_URL = siblingModule('./metaWorker', import.meta.url);
 
 /** Backends whose work can be spread over CPU threads (the native TensorFlow ones are multi-threaded already). */
 export function shardableBackend(backend: string): boolean {

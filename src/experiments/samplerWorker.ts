@@ -8,7 +8,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { lastValueFrom } from 'rxjs';
-import type { VectorEnv } from '../core/env.ts';
+import type { AnyVectorEnv } from '../core/env.ts';
 import { Rng } from '../core/rng.ts';
 import type { Request, RolloutParts } from '../core/workerProtocol.ts';
 import { rollout$, toEpisodes } from '../streams/rollout.ts';
@@ -16,7 +16,7 @@ import { HostPolicy } from '../../agents/hostPolicy.ts';
 import { createVectorEnvServer } from '../../envs/workerServer.ts';
 import { makeActor } from './actor.ts';
 
-async function rollout(msg: Request, env: VectorEnv): Promise<{ value: RolloutParts; transfer: ArrayBuffer[] }> {
+async function rollout(msg: Request, env: AnyVectorEnv): Promise<{ value: RolloutParts; transfer: ArrayBuffer[] }> {
   if (msg.type !== 'rollout') throw new Error(`sampler worker: expected rollout, got ${msg.type}`);
   const { spec, params, taskOf, noiseSeeds, resetSeed } = msg;
   if (taskOf.length !== env.num || noiseSeeds.length !== env.num) throw new Error(`sampler worker: ${taskOf.length} tasks and ${noiseSeeds.length} noise seeds for ${env.num} copies`);

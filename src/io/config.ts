@@ -10,21 +10,23 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { plainIssue, valueAt } from './zodText.ts';
-import { ENV_NAMES, type EnvName } from '../../envs/registry.ts';
+import { type EnvName, envNames, isBuiltinEnv, isKnownEnv } from '../../envs/registry.ts';
 import { CHEETAH_DYNAMICS } from '../../envs/cheetah.ts';
-import { BACKENDS } from '../tensor/backend.ts';
+import { BACKENDS } from '../tensor/backendNames.ts';
 
 const int = (min: number) => z.number().int().min(min);
 
 /** Which KL the TRPO line search bounds (the step direction uses their common Hessian). */
 export const LINE_SEARCH_KL = ['old-new', 'new-old'] as const;
 
-/** Allowed values of `env`, for messages. */
-export const ENV_HELP = `${ENV_NAMES.join(', ')}, ros (a robot through rosbridge, described by \`robot\`), serve (simulators dial the agent), or ws://host:port (the agent dials a simulator)`;
+/** Allowed values of `env`, for messages: the built-in and registered envs, then the bridges. */
+export function envHelp(): string {
+  return `${envNames().join(', ')}, an env registered by --env-module, ros (a robot through rosbridge, described by \`robot\`), serve (simulators dial the agent), or ws://host:port (the agent dials a simulator)`;
+}
 
-/** A built-in simulator, `serve`, or a ws:// / wss:// URL of a simulator speaking metarl-bridge/1. */
+/** A built-in or registered env, `serve`, `ros`, or a ws:// / wss:// URL of a simulator speaking metarl-bridge/1. */
 export function isEnvName(env: string): boolean {
-  return (ENV_NAMES as readonly string[]).includes(env) || env === 'serve' || env === 'ros' || /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(env);
+  return isKnownEnv(env) || env === 'serve' || env === 'ros' || /^wss?:\/\/[^\s/]+(\/\S*)?$/.test(env);
 }
 
 export const BridgeSchema = z
@@ -44,7 +46,11 @@ export const BridgeSchema = z
 
 export const ConfigSchema = z
   .object({
-    env: z.string().refine(isEnvName, { message: `unknown env; allowed: ${ENV_HELP}` }).describe('built-in simulator, `serve`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
+    env: z
+      .string()
+      .refine(isEnvName, { error: () => `unknown env; allowed: ${envHelp()}` })
+      .describe('built-in simulator, an env registered by envModule, `serve`, `ros`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
+    envModule: z.string().min(1).optional().describe('file (.ts or .js) whose import registers the env with register() (docs/custom-envs.md); also loaded by every sampling worker'),
     seed: int(0).describe('random seed for tasks, action noise and initial weights'),
     backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, webgpu on a hardware GPU, wasm, cpu)'),
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
@@ -184,9 +190,9 @@ const PER_ENV: Record<PresetName, Partial<Record<EnvName, Partial<Config>>>> = {
 
 /** The preset's settings for an env. */
 export function presetFor(preset: PresetName, env: string): Config {
-  if (!isEnvName(env)) throw new ConfigError('env', `unknown env '${env}'; allowed: ${ENV_HELP}`);
-  const p = { ...PRESETS[preset], ...PER_ENV[preset][env as EnvName], env } as Config;
-  return env.startsWith('cheetah') ? { ...p, workers: availableParallelism() } : p;
+  if (!isEnvName(env)) throw new ConfigError('env', `unknown env '${env}'; allowed: ${envHelp()}`);
+  const p = { ...PRESETS[preset], ...(isBuiltinEnv(env) ? PER_ENV[preset][env] : {}), env } as Config;
+  return env === 'cheetah-velocity' || env === 'cheetah-direction' ? { ...p, workers: availableParallelism() } : p;
 }
 
 /** Field names of the nested objects, for "unknown field" errors. */

@@ -11,6 +11,7 @@
  * errors), and later calls reject with that same error. Call `close()` when done (or use
  * `withWorkerEnv`); after a failure or close no worker threads remain.
  */
+import { siblingModule } from '../core/moduleUrl.ts';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { AnyVectorEnv, VectorStepResult } from '../core/env.ts';
@@ -22,7 +23,7 @@ import { WorkerGroup, liveWorkerCount } from './workerGroup.ts';
 export { liveWorkerCount };
 
 /** The worker entry that serves registry envs. A URL, not an import: src/streams may not import envs/. */
-export const DEFAULT_WORKER_URL = new URL('../../envs/worker.ts', import.meta.url);
+export const DEFAULT_WORKER_URL = siblingModule('../../envs/worker', import.meta.url);
 
 export interface WorkerVectorEnvOptions {
   /** Registry name of the env, e.g. `navigation`. */
@@ -33,6 +34,8 @@ export interface WorkerVectorEnvOptions {
   workers?: number;
   /** Global index of the first copy (seeds copy i with deriveSeed(seed, indexOffset + i)); default 0. */
   indexOffset?: number;
+  /** URL of a module each worker imports before building the env (it registers a user's env). */
+  envModule?: string;
   /** Options passed to `makeVector` in every worker (plain JSON). */
   options?: Record<string, unknown>;
   /** Worker entry; defaults to envs/worker.ts. A `.ts` entry is loaded through tsx. */
@@ -93,7 +96,7 @@ export class WorkerVectorEnv<T = unknown> implements AnyVectorEnv<T>, SteppableV
     const group = new WorkerGroup({ entry, count: workers, owner: 'WorkerVectorEnv', describe, callTimeoutMs: o.callTimeoutMs ?? 60_000 });
     const env = new WorkerVectorEnv<T>(group, slices, o.closeTimeoutMs ?? 5_000);
     env.servesRollouts = o.servesRollouts === true;
-    const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: (o.indexOffset ?? 0) + slices[k].offset }, []];
+    const init = (k: number): [RequestBody, ArrayBuffer[]] => [{ type: 'init', name: o.name, options: o.options ?? {}, num: slices[k].count, indexOffset: (o.indexOffset ?? 0) + slices[k].offset, envModule: o.envModule }, []];
     const infos = (await group.all(init, o.initTimeoutMs ?? 60_000)) as InitInfo[];
     const box = (d: InitInfo['actionSpace']) => new Box(d.low, d.high, d.shape);
     env.info = { observationSpace: box(infos[0].observationSpace), actionSpace: box(infos[0].actionSpace), maxEpisodeSteps: infos[0].maxEpisodeSteps };

@@ -12,8 +12,9 @@ import { createRequire } from 'node:module';
 import { ConfigError, assertOneOf } from '../core/errors.ts';
 import { adapterLine, useWebGpu, webGpuAdapter } from './webgpu.ts';
 
-export const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'webgpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+import { BACKENDS, type BackendName } from './backendNames.ts';
+
+export { BACKENDS, type BackendName };
 
 const require = createRequire(import.meta.url);
 
