@@ -93,6 +93,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--preset <name>', 'starting settings of the env and policy').choices(PRESET_NAMES).default('pytorch-maml-rl'))
     .option('--config <file>', 'YAML: training-config fields (env, policy, inner loop) and a `continual:` mapping of the fields below')
     .option('--env-module <file>', 'a .ts or .js file that registers your own env with register() (docs/custom-envs.md)')
+    .option('--print-config', 'print the resolved settings as YAML (training fields and the continual: section; valid --config input) and exit')
     .option('--schedule <name>', `task sequence: ${SCHEDULES.join(', ')}`)
     .option('--methods <list>', `comma-separated: ${CONTINUAL_METHODS.join(', ')}`)
     .option('--seeds <n>', 'number of seeds', num('--seeds'))

@@ -12,6 +12,8 @@ import type { ContinualResults, Interval } from './experiments/continualTypes.ts
 import { loadState } from './experiments/continualState.ts';
 import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
 import { ConfigError } from './core/errors.ts';
+import { stringify as toYaml } from 'yaml';
+import { withoutSecrets } from './io/secrets.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +30,7 @@ export interface ContinualFlags {
   resume?: string;
   backend?: string;
   envModule?: string;
+  printConfig?: boolean;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -55,6 +58,10 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
   const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
   const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
+  if (o.printConfig) {
+    process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));
+    return;
+  }
   const [{ describeBackend, initBackend }, { runContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/continual.ts')]);
   const backend = await initBackend(cfg.backend);
   log(`backend: ${describeBackend(backend)}`);

@@ -11,6 +11,7 @@ import { type Config, parseSetting, readConfigFile, resolveConfig } from './io/c
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { prepareOut } from './io/runDir.ts';
+import { CONTINUAL_DEFAULTS, validateContinual } from './experiments/continualConfig.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
 import { fileURLToPath } from 'node:url';
 
@@ -52,7 +53,9 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
   // A run on a user's env names the module that registers it: import it before its config is read.
   for (const dir of [flags.resume, flags.init]) if (dir !== undefined) await importRunEnvModule(dir);
   const resumed = flags.resume === undefined ? null : loadRunCheckpoint(flags.resume, '--resume');
-  const file = flags.config ? readConfigFile(flags.config) : {};
+  // One file may also hold a `continual:` section (for metarl continual): checked, not used here.
+  const { continual: section, ...file } = flags.config ? readConfigFile(flags.config) : {};
+  if (section !== undefined) validateContinual({ ...CONTINUAL_DEFAULTS, ...(section as object) });
   for (const s of flags.set ?? []) parseSetting(s, file); // preset ← file ← --set ← flags
   const envModule = flags.envModule ?? (typeof file.envModule === 'string' ? file.envModule : undefined);
   // Saved as an absolute path, so that resume, eval and the workers find it from any folder.

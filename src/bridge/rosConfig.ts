@@ -15,6 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { create, all, type MathNode, type EvalFunction } from 'mathjs';
 import { ConfigError } from '../core/errors.ts';
 import { parseTaskSpace, type TaskSpace } from './taskSpace.ts';
+import { robotKeysToSnake } from './rosKeys.ts';
 
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a name of letters, digits and _ starting with a letter');
 const rosName = z.string().regex(/^\/?[A-Za-z~][A-Za-z0-9_/~]*$/, 'must be a ROS name like /odom');
@@ -205,7 +206,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigError {
 }
 
 /** Validates a config object and compiles its expressions. */
-export function parseRosConfig(raw: unknown): RosPlan {
+export function parseRosConfig(given: unknown): RosPlan {
+  const raw = robotKeysToSnake(given); // rateHz or rate_hz: one file may hold train and robot sections
   // No default: lockstep on a real robot would wait for answers it never sends, realtime on a
   // lockstep simulator would step a frozen world. The user says which one this is.
   if (typeof raw === 'object' && raw !== null && (raw as { mode?: unknown }).mode === undefined) {
