@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
 import { BACKENDS } from './tensor/backendNames.ts';
 import { PRESET_NAMES, describeFields, envHelp } from './io/config.ts';
-import { CONTINUAL_METHODS, SCHEDULES } from './experiments/continualTypes.ts';
-import { describeContinualFields } from './experiments/continualConfig.ts';
+import { CONTINUAL_METHODS, SCHEDULES } from './continual/types.ts';
+import { describeContinualFields } from './continual/config.ts';
 import type { TrainFlags } from './cliTrain.ts';
 import type { ContinualFlags } from './cliContinual.ts';
 import { type EvalFlags, stepSizes } from './cliEval.ts';
@@ -129,7 +129,7 @@ export function buildProgram(): Command {
     .action(async (runs: string[], o: { out?: string }) => {
       const { plotKind, plotTrainingRuns } = await import('./experiments/trainingFigures.ts');
       if (plotKind(runs, o.out) === 'continual') {
-        const { plotRun } = await import('./experiments/continualReport.ts');
+        const { plotRun } = await import('./continual/report.ts');
         const files = await plotRun(runs[0]);
         console.log(`wrote ${files.length} files in ${runs[0]}`);
         return;

@@ -5,11 +5,11 @@
  * mer.
  */
 import type { Command } from 'commander';
-import type { TaskRecord } from './experiments/continual.ts';
-import { pairedWithMer } from './experiments/continualReportText.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig, parseMethods, validateContinual } from './experiments/continualConfig.ts';
-import type { ContinualResults, Interval } from './experiments/continualTypes.ts';
-import { loadState } from './experiments/continualState.ts';
+import type { TaskRecord } from './continual/run.ts';
+import { pairedWithMer } from './continual/reportText.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig, parseMethods, validateContinual } from './continual/config.ts';
+import type { ContinualResults, Interval } from './continual/types.ts';
+import { loadState } from './continual/state.ts';
 import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
 import { ConfigError } from './core/errors.ts';
 import { stringify as toYaml } from 'yaml';
@@ -41,7 +41,7 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
     if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
     await importRunEnvModule(o.resume);
     const { continual: c, backend: was } = loadState(o.resume);
-    const [{ describeBackend, initBackend }, { resumeContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/continual.ts')]);
+    const [{ describeBackend, initBackend }, { resumeContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./continual/run.ts')]);
     const backend = await initBackend((o.backend ?? was) as Config['backend']);
     log(`backend: ${describeBackend(backend)}`);
     const r = await resumeContinual(o.resume, { backend, log, onTask: taskProgress(c) });
@@ -62,7 +62,7 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
     process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));
     return;
   }
-  const [{ describeBackend, initBackend }, { runContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/continual.ts')]);
+  const [{ describeBackend, initBackend }, { runContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./continual/run.ts')]);
   const backend = await initBackend(cfg.backend);
   log(`backend: ${describeBackend(backend)}`);
   const r = await runContinual(cfg, c, { backend, log, onTask: taskProgress(c) });

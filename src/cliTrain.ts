@@ -11,7 +11,7 @@ import { type Config, parseSetting, readConfigFile, resolveConfig } from './io/c
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { prepareOut } from './io/runDir.ts';
-import { CONTINUAL_DEFAULTS, validateContinual } from './experiments/continualConfig.ts';
+import { CONTINUAL_DEFAULTS, validateContinual } from './continual/config.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
 import { fileURLToPath } from 'node:url';
 

@@ -34,9 +34,9 @@ export { MetaLearner } from './experiments/metaBatch.ts';
 export { initParams, numParams, type PolicySpec } from '../agents/policy.ts';
 
 // Continual task adaptation
-export { runContinual, resumeContinual, type ContinualRunOptions } from './experiments/continual.ts';
-export { CONTINUAL_DEFAULTS, validateContinual, type ContinualConfig } from './experiments/continualConfig.ts';
-export type { ContinualResults } from './experiments/continualTypes.ts';
+export { runContinual, resumeContinual, type ContinualRunOptions } from './continual/run.ts';
+export { CONTINUAL_DEFAULTS, validateContinual, type ContinualConfig } from './continual/config.ts';
+export type { ContinualResults } from './continual/types.ts';
 
 // The bridge
 export { RemoteVectorEnv } from './bridge/remoteEnv.ts';

@@ -12,8 +12,8 @@ import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../src/io/check
 import { resolveConfig } from '../src/io/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { Rng } from '../src/core/rng.ts';
-import { STATE_FILE, loadState, saveState } from '../src/experiments/continualState.ts';
-import { CONTINUAL_DEFAULTS, validateContinual } from '../src/experiments/continualConfig.ts';
+import { STATE_FILE, loadState, saveState } from '../src/continual/state.ts';
+import { CONTINUAL_DEFAULTS, validateContinual } from '../src/continual/config.ts';
 
 const sha = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 

@@ -6,10 +6,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/tensor/backend.ts';
 import { resolveConfig } from '../src/io/config.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig } from '../src/experiments/continualConfig.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig } from '../src/continual/config.ts';
 import { openEnvSource } from '../src/experiments/envSource.ts';
 import { policySpecOf } from '../src/experiments/metaBatch.ts';
-import { type TaskRecord, fillOracle, runSeed } from '../src/experiments/continual.ts';
+import { type TaskRecord, fillOracle, runSeed } from '../src/continual/run.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');

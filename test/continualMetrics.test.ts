@@ -1,5 +1,5 @@
 /**
- * Continual-learning metrics (src/experiments/continualMetrics.ts): hand-computed matrices,
+ * Continual-learning metrics (src/continual/metrics.ts): hand-computed matrices,
  * per-task normalization, bootstrap intervals (coverage, determinism, width), the per-method
  * summary, CSV quoting and error cases.
  */
@@ -15,8 +15,8 @@ import {
   summarize,
   summaryRows,
   toCsv,
-} from '../src/experiments/continualMetrics.ts';
-import { METRIC_NAMES, type SeedRun } from '../src/experiments/continualTypes.ts';
+} from '../src/continual/metrics.ts';
+import { METRIC_NAMES, type SeedRun } from '../src/continual/types.ts';
 
 // Rows: after training through task i; columns: evaluated on task j. Task 0 first improves while
 // task 1 is learned (0.8 → 0.95) and is then forgotten (0.5), so `forgetting` (max over l < L)

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval, type SeedRun } from '../src/experiments/continualTypes.ts';
-import { plotRun, readResults, reportCharts, writeReport, writeResults } from '../src/experiments/continualReport.ts';
-import { seedMeanInterval } from '../src/experiments/continualReportData.ts';
+import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval, type SeedRun } from '../src/continual/types.ts';
+import { plotRun, readResults, reportCharts, writeReport, writeResults } from '../src/continual/report.ts';
+import { seedMeanInterval } from '../src/continual/reportData.ts';
 import { readFontWidths } from '../src/io/fontMetrics.ts';
 import { METHOD_PALETTE, metricBarsChart, rasterizeSvg, renderSvg } from '../src/io/plots.ts';
 

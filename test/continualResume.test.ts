@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.ts';
 import { resolveConfig } from '../src/io/config.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig } from '../src/experiments/continualConfig.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig } from '../src/continual/config.ts';
 import { openEnvSource } from '../src/experiments/envSource.ts';
 import { makeSamplerLanes, policySpecOf } from '../src/experiments/metaBatch.ts';
-import { runSeed } from '../src/experiments/continual.ts';
-import { type ContinualState, type SeedProgressState, coveredByState, loadState, saveState } from '../src/experiments/continualState.ts';
+import { runSeed } from '../src/continual/run.ts';
+import { type ContinualState, type SeedProgressState, coveredByState, loadState, saveState } from '../src/continual/state.ts';
 
 const dirs: string[] = [];
 const tempDir = (tag: string) => {

@@ -21,8 +21,8 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { JsonlLog } from '../io/jsonl.ts';
 import { METHOD_PALETTE, renderSvg, svgToPng, type TopLevelSpec } from '../io/plots.ts';
 import { type SeriesPoint, type SeriesStyle, errorBarChart, lineBandChart } from '../io/charts.ts';
-import { CURVE_LEVEL, seedMeanInterval } from './continualReportData.ts';
-import { RESULTS_FILE } from './continualReport.ts';
+import { CURVE_LEVEL, seedMeanInterval } from '../continual/reportData.ts';
+import { RESULTS_FILE } from '../continual/report.ts';
 import { METRICS_FILE } from './train.ts';
 
 export const EVAL_FILE = 'eval.json';

@@ -10,7 +10,7 @@
  * plain rows to Vega-Lite specs; they know nothing about experiments, which turn their results into
  * rows. Same rows → same spec → byte-identical SVG.
  */
-import { CONTINUAL_METHODS } from '../experiments/continualTypes.ts';
+import { CONTINUAL_METHODS } from '../continual/types.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -8,7 +8,7 @@
 import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
-import { CONTINUAL_METHODS, SCHEDULES } from './continualTypes.ts';
+import { CONTINUAL_METHODS, SCHEDULES } from './types.ts';
 
 const int = (min: number) => z.number().int().min(min);
 

@@ -16,9 +16,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { join } from 'node:path';
 import { metricBarsChart, rMatrixChart, renderSvg, returnsChart, svgToPng, type CurvePoint, type MatrixCell, type MetricBar, type TopLevelSpec } from '../io/plots.ts';
-import type { ContinualResults } from './continualTypes.ts';
-import { CURVE_LEVEL, InvalidResultsError, meanNormalizedR, reportMethods, runsOf, seedCount, taskReturns, validateResults } from './continualReportData.ts';
-import { METRIC_LABELS, metricsCsv, metricsSubtitle, reportMarkdown, rMatrixPlotName } from './continualReportText.ts';
+import type { ContinualResults } from './types.ts';
+import { CURVE_LEVEL, InvalidResultsError, meanNormalizedR, reportMethods, runsOf, seedCount, taskReturns, validateResults } from './reportData.ts';
+import { METRIC_LABELS, metricsCsv, metricsSubtitle, reportMarkdown, rMatrixPlotName } from './reportText.ts';
 
 export const RESULTS_FILE = 'results.json';
 export const REPORT_FILE = 'report.md';

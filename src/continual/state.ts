@@ -18,13 +18,13 @@ import { withoutSecrets } from '../io/secrets.ts';
 import { RngStateSchema, base64, count, finiteArray, readChecked, writeChecked } from '../io/checkedJson.ts';
 import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
 import { base64ToFloat32, float32ToBase64 } from '../../agents/merMemoryCodec.ts';
-import { type ContinualConfig, validateContinual } from './continualConfig.ts';
-import type { SeedRun } from './continualTypes.ts';
+import { type ContinualConfig, validateContinual } from './config.ts';
+import type { SeedRun } from './types.ts';
 
 export const STATE_FILE = 'state.json';
 const VERSION = 2;
 
-/** One method × seed run as stored (continualTypes.SeedRun). */
+/** One method × seed run as stored (types.ts SeedRun). */
 const SeedRunSchema = z.object({
   method: z.string().max(64),
   seed: count,

@@ -1,11 +1,11 @@
 /**
  * The text parts of a continual-experiment report: `report.md` (title, metric table, per-task
  * returns, embedded plots, how to read the metrics) and `metrics.csv`. Pure functions of a validated
- * `ContinualResults`; continualReport.ts writes what they return.
+ * `ContinualResults`; report.ts writes what they return.
  */
-import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './continualTypes.ts';
-import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './continualReportData.ts';
-import { type MetricIntervals, pairedDifferences } from './continualMetrics.ts';
+import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './types.ts';
+import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './reportData.ts';
+import { type MetricIntervals, pairedDifferences } from './metrics.ts';
 import { Rng } from '../core/rng.ts';
 
 /** Display names of the metrics, in table order. */

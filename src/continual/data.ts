@@ -15,7 +15,7 @@ import { type PolicySpec, logProbFromMean, logStdTensor, meanOf, toParams } from
 import { type TaskArrays, adaptFlat, disposeTaskData, taskDataFromArrays } from '../../agents/maml.ts';
 import type { OffPolicyRows, ReplayItem } from '../../agents/continualUpdate.ts';
 import type { ReplayMemory, SampledTransitions, TransitionBatch } from '../../agents/merMemory.ts';
-import { type AdvantageOptions, computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
+import { type AdvantageOptions, computeAdvantages, sampleEpisodes, toTaskArrays } from '../experiments/sampler.ts';
 
 export interface Measurer {
   lanes: AnyVectorEnv<unknown>[];

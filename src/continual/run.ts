@@ -8,7 +8,7 @@
  *   3. store the task's rows in the MER memory (reservoir over transitions);
  *   4. evaluate every task of the sequence with the new θ (K-step adaptation): row i of R.
  * b (every task with θ_0) and a random-policy reference per task are measured once per seed.
- * After every task the run's state goes to state.json (continualState.ts), from which
+ * After every task the run's state goes to state.json (state.ts), from which
  * `resumeContinual` goes on after a crash or kill to the same results.
  */
 import { createRunDir, envSlug, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
@@ -23,15 +23,15 @@ import type { AnyVectorEnv } from '../core/env.ts';
 import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
-import { type ContinualConfig, checkContinual } from './continualConfig.ts';
-import type { ContinualResults, SeedRun } from './continualTypes.ts';
-import { metricsRows, summarize, toCsv } from './continualMetrics.ts';
-import { writeReport, writeResults } from './continualReport.ts';
-import { makeSamplerLanes, policySpecOf } from './metaBatch.ts';
-import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './continualData.ts';
+import { type ContinualConfig, checkContinual } from './config.ts';
+import type { ContinualResults, SeedRun } from './types.ts';
+import { metricsRows, summarize, toCsv } from './metrics.ts';
+import { writeReport, writeResults } from './report.ts';
+import { makeSamplerLanes, policySpecOf } from '../experiments/metaBatch.ts';
+import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './data.ts';
 import { makeSchedule } from './schedules.ts';
-import { type EnvSource, envKind, openEnvSource } from './envSource.ts';
-import { type ContinualState, type MethodProgress, type SeedProgressState, coveredByState, loadState, saveState } from './continualState.ts';
+import { type EnvSource, envKind, openEnvSource } from '../experiments/envSource.ts';
+import { type ContinualState, type MethodProgress, type SeedProgressState, coveredByState, loadState, saveState } from './state.ts';
 
 export interface TaskRecord {
   seed: number;
@@ -220,9 +220,9 @@ async function openContinualSource(cfg: Config, c: ContinualConfig, log?: (line:
 
 /**
  * The whole experiment: seeds 1 … `seeds`, every method each; streams one JSON line per task to
- * `tasks.jsonl` and rewrites `state.json` after every task (continualState.ts); ends with
+ * `tasks.jsonl` and rewrites `state.json` after every task (state.ts); ends with
  * `results.json` (every run's R, b, references, returns), `runs.csv` (metrics per run), and the
- * report (continualReport.ts): `report.md`, `metrics.csv` (bootstrap intervals per method and
+ * report (report.ts): `report.md`, `metrics.csv` (bootstrap intervals per method and
  * metric) and the plots.
  */
 export async function runContinual(cfgIn: Config, c: ContinualConfig, o: ContinualRunOptions): Promise<{ runDir: string; results: ContinualResults }> {

@@ -8,8 +8,8 @@
  */
 import { Rng } from '../core/rng.ts';
 import { ConfigError, assertOneOf } from '../core/errors.ts';
-import { SCHEDULES, type ScheduleName } from './continualTypes.ts';
-import type { TaskSource } from './envSource.ts';
+import { SCHEDULES, type ScheduleName } from './types.ts';
+import type { TaskSource } from '../experiments/envSource.ts';
 
 export interface ScheduleOptions {
   name: string;

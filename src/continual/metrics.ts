@@ -1,6 +1,6 @@
 /**
  * Continual-learning metrics (REFERENCE §5) as pure functions over the shapes of
- * continualTypes.ts: per-task normalization of returns, the metrics of one run, percentile
+ * types.ts: per-task normalization of returns, the metrics of one run, percentile
  * bootstrap intervals over seeds, the per-method summary, and RFC 4180 CSV text.
  *
  * Indexing. Tasks are indexed 0 … T−1 here; in the formulas below L = T − 1 is the last index.
@@ -14,7 +14,7 @@
  * The max in `forgetting` runs over every l < L, as in REFERENCE §5 (Chaudhry et al. 2018).
  */
 import type { Rng } from '../core/rng.ts';
-import { type ContinualMetrics, type Interval, METRIC_NAMES, type SeedRun } from './continualTypes.ts';
+import { type ContinualMetrics, type Interval, METRIC_NAMES, type SeedRun } from './types.ts';
 
 /** A run's returns after per-task normalization: (x − random_j) / (oracle_j − random_j). */
 export interface NormalizedReturns {

@@ -4,7 +4,7 @@
  * (return curves with a Student-t interval, mean normalized R matrices, per-task returns).
  * The metric intervals themselves are not recomputed here: they come from `results.summary`.
  */
-import { CONTINUAL_METHODS, METRIC_NAMES, type ContinualResults, type SeedRun } from './continualTypes.ts';
+import { CONTINUAL_METHODS, METRIC_NAMES, type ContinualResults, type SeedRun } from './types.ts';
 
 /** The results cannot be reported as they are; the message says which part is wrong. */
 export class InvalidResultsError extends Error {
