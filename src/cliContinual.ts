@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { TaskRecord } from './continual/run.ts';
 import { pairedWithMer } from './continual/reportText.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig, parseMethods, validateContinual } from './continual/config.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig, initRunSettings, parseMethods, validateContinual } from './continual/config.ts';
 import type { ContinualResults, Interval } from './continual/types.ts';
 import { loadState } from './continual/state.ts';
 import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
@@ -24,6 +24,7 @@ export interface ContinualFlags {
   schedule?: string;
   methods?: string;
   seeds?: number;
+  seedBase?: number;
   tasks?: number;
   init?: string;
   out?: string;
@@ -37,7 +38,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function continualCommand(o: ContinualFlags, cmd: Command): Promise<void> {
   if (o.resume !== undefined) {
-    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'seedBase', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
     if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
     await importRunEnvModule(o.resume);
     const { continual: c, backend: was } = loadState(o.resume);
@@ -55,8 +56,10 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   if (envModule !== undefined) trainFields.envModule = fileURLToPath(await importEnvModule(envModule));
   const init = o.init ?? (section as { init?: unknown } | undefined)?.init;
   if (typeof init === 'string') await importRunEnvModule(init);
+  // preset ← the init run's env and policy settings ← the file ← the flags
+  if (typeof init === 'string') Object.assign(trainFields, { ...initRunSettings(init), ...trainFields });
   const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
-  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
   const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
   if (o.printConfig) {
     process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));
@@ -74,7 +77,7 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
 export function taskProgress(c: ContinualConfig): (t: TaskRecord) => void {
   const total = c.seeds * c.methods.length * c.tasks;
   return (t) => {
-    const done = (t.seed - 1) * c.methods.length * c.tasks + (c.methods as string[]).indexOf(t.method) * c.tasks + t.task + 1;
+    const done = (t.seed - c.seedBase) * c.methods.length * c.tasks + (c.methods as string[]).indexOf(t.method) * c.tasks + t.task + 1;
     process.stderr.write(`continual ${done}/${total}: seed ${t.seed} ${t.method} task ${t.task + 1}/${c.tasks}: return before ${t.returnBefore.toFixed(1)} after ${t.returnsAfter.at(-1)!.toFixed(1)} (${t.seconds.toFixed(1)} s)\n`);
   };
 }

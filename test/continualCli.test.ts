@@ -17,14 +17,16 @@ describe('metarl continual / plot', () => {
     const out = mkdtempSync(join(tmpdir(), 'metarl-continual-'));
     const config = join(out, 'small.yaml');
     writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n');
-    const r = run(['continual', '--config', config, '--seeds', '2', '--tasks', '3', '--methods', 'mer,online,frozen', '--backend', 'wasm', '--out', out]);
+    const r = run(['continual', '--config', config, '--seeds', '2', '--seed-base', '7', '--tasks', '3', '--methods', 'mer,online,frozen', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/continual 18\/18: seed 2 frozen task 3\/3/);
+    expect(r.stderr).toMatch(/continual 18\/18: seed 8 frozen task 3\/3/);
     for (const m of ['mer', 'online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
     for (const m of ['online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`mer − ${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
     const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__drift__'))!);
     const report = readFileSync(join(runDir, 'report.md'), 'utf8');
     expect(report).toContain('plots/returns.png');
+    expect(report).toContain('- 2 seeds (7, 8)');
+    expect(report).toContain('| # | task (as drawn for seed 7) |');
     expect(readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n')).toHaveLength(18);
     const svg = readFileSync(join(runDir, 'plots', 'metrics.svg'), 'utf8');
     rmSync(join(runDir, 'plots'), { recursive: true });
@@ -36,7 +38,7 @@ describe('metarl continual / plot', () => {
   }, 150_000);
 
   it.each([
-    [['--schedule', ''], /schedule: invalid value; allowed: random, drift, cyclic/],
+    [['--schedule', ''], /schedule: invalid value; allowed: random, drift, blocks, cyclic/],
     [['--tasks', '0'], /tasks: must be ≥ 2, got 0/],
     [['--methods', 'mer,nope'], /--methods: unknown method 'nope'; allowed: frozen, finetune, online, replay, mer/],
   ])('%j exits 2 with one line naming what is allowed', (args, message) => {
@@ -44,6 +46,16 @@ describe('metarl continual / plot', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n').filter((l) => !/^npm warn|^backend:/.test(l))).toHaveLength(1);
     expect(r.stderr).toMatch(message);
+  }, 60_000);
+
+  it('--init takes the run\'s own env and policy settings; the file and flags still win', () => {
+    const r = run(['continual', '--init', 'pretrained/navigation', '--print-config']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^activation: relu$/m);
+    expect(r.stdout).toMatch(/^hidden:\n {2}- 100\n {2}- 100$/m);
+    expect(r.stdout).toMatch(/^ {2}init: pretrained\/navigation$/m);
+    const own = run(['continual', '--init', 'pretrained/navigation', '--env', 'navigation', '--preset', 'paper', '--print-config']);
+    expect(own.stdout).toMatch(/^activation: relu$/m);
   }, 60_000);
 
   it('a memory too small for one replayed item exits 2 naming memoryCapacity', () => {

@@ -9,16 +9,20 @@ import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { CONTINUAL_METHODS, SCHEDULES } from './types.ts';
+import { loadRunCheckpoint } from '../io/checkpoint.ts';
+import type { Config } from '../io/config.ts';
 
 const int = (min: number) => z.number().int().min(min);
 
 export const ContinualSchema = z
   .object({
-    schedule: z.enum(SCHEDULES).describe('task sequence: random, drift (tasks move steadily) or cyclic (A B C A B C)'),
+    schedule: z.enum(SCHEDULES).describe('task sequence: random, drift (tasks move steadily), blocks (blockSize tasks of one region, then blockSize of the opposite one, repeated) or cyclic (A B C A B C)'),
+    blockSize: int(1).default(4).describe('tasks per block of the blocks schedule'),
     tasks: int(2).describe('number of tasks in the sequence (at least 2: forgetting and transfer compare tasks)'),
     cycle: int(1).describe('distinct tasks of the cyclic schedule'),
     methods: z.array(z.enum(CONTINUAL_METHODS)).min(1).describe(`methods compared: ${CONTINUAL_METHODS.join(', ')}`),
-    seeds: int(1).describe('number of seeds (1, 2, …); each seed has its own sequence, shared by all methods'),
+    seeds: int(1).describe('number of seeds; each seed has its own sequence, shared by all methods'),
+    seedBase: int(0).default(1).describe('first seed: the run uses seeds seedBase … seedBase + seeds − 1 (e.g. 101 for held-out tuning seeds)'),
     episodesPerTask: int(1).describe('episodes sampled per task for each adaptation step and evaluation'),
     adaptSteps: int(1).describe('adaptation steps K: returns are measured after K steps'),
     metaLr: z.number().positive().describe('SGD step size η of a meta-update per item (online, replay, mer)'),
@@ -40,10 +44,12 @@ export type ContinualConfig = z.infer<typeof ContinualSchema>;
 
 export const CONTINUAL_DEFAULTS: ContinualConfig = {
   schedule: 'drift',
+  blockSize: 4,
   tasks: 10,
   cycle: 3,
   methods: [...CONTINUAL_METHODS],
   seeds: 5,
+  seedBase: 1,
   episodesPerTask: 10,
   adaptSteps: 1,
   // 0.05 diverged online and replay on navigation; 0.002 was the best of 0.05 … 0.002 (docs/continual.md).
@@ -96,4 +102,16 @@ export function describeContinualFields(): string {
   return Object.entries(ContinualSchema.shape)
     .map(([k, s]) => `  ${k.padEnd(16)} ${(s as z.ZodType).description ?? ''}`)
     .join('\n');
+}
+
+/** The settings θ_0 was meta-trained with: the env and its semantics, the policy, the inner step. */
+const INIT_RUN_FIELDS = ['env', 'envModule', 'hidden', 'activation', 'initStd', 'initStdRelative', 'fastLr', 'horizon', 'actionScale', 'cheetahDynamics', 'modelFile'] as const;
+
+/**
+ * The `init` run's own env and policy settings, to sit under the config file's and the flags'
+ * (so a relu policy is read as relu and adapted with the step it was meta-trained for).
+ */
+export function initRunSettings(init: string): Partial<Config> {
+  const saved = loadRunCheckpoint(init, 'init').config;
+  return Object.fromEntries(INIT_RUN_FIELDS.filter((k) => saved[k] !== undefined).map((k) => [k, saved[k]]));
 }

@@ -90,7 +90,9 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
 
   lines.push('## Returns per task', '');
   lines.push(`Raw episode returns, mean over seeds: when the task arrives (before adapting to it) → after ${K} adaptation step${K === 1 ? '' : 's'}.`, '');
-  lines.push(`| # | task | ${methods.map(cell).join(' | ')} |`);
+  // Each seed draws its own sequence (random draws may differ): the task column shows the first seed's.
+  const taskColumn = seeds.length > 1 ? `task (as drawn for seed ${seeds[0]})` : 'task';
+  lines.push(`| # | ${taskColumn} | ${methods.map(cell).join(' | ')} |`);
   lines.push(`|---|---|${methods.map(() => '---').join('|')}|`);
   const perMethod = methods.map((m) => taskReturns(results, m));
   for (let i = 0; i < T; i++) {

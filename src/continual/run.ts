@@ -66,7 +66,7 @@ export interface MeasureLanes {
 export async function runSeed(cfg: Config, c: ContinualConfig, source: Pick<EnvSource, 'taskSource'> & MeasureLanes, spec: PolicySpec, seed: number, theta0In: Float32Array | null, hooks: SeedHooks = {}, resume: SeedProgressState | null = null): Promise<{ tasks: unknown[]; runs: SeedRun[] }> {
   const m: Measurer = { lanes: source.lanes, spec, episodesPerTask: c.episodesPerTask, fastLr: cfg.fastLr, advantages: cfg };
   const one: Measurer = source.single ? { ...m, lanes: source.single } : m;
-  const tasks = makeSchedule(cfg.env, source.taskSource, { name: c.schedule, numTasks: c.tasks, cycle: c.cycle }, new Rng(deriveSeed(seed, 1)));
+  const tasks = makeSchedule(cfg.env, source.taskSource, { name: c.schedule, numTasks: c.tasks, cycle: c.cycle, blockSize: c.blockSize }, new Rng(deriveSeed(seed, 1)));
   const theta0 = theta0In ?? initParams(spec, new Rng(deriveSeed(seed, 2)));
   const K = c.adaptSteps;
   let refs = resume?.refs;
@@ -219,7 +219,7 @@ async function openContinualSource(cfg: Config, c: ContinualConfig, log?: (line:
 }
 
 /**
- * The whole experiment: seeds 1 … `seeds`, every method each; streams one JSON line per task to
+ * The whole experiment: seeds seedBase … seedBase + seeds − 1, every method each; streams one JSON line per task to
  * `tasks.jsonl` and rewrites `state.json` after every task (state.ts); ends with
  * `results.json` (every run's R, b, references, returns), `runs.csv` (metrics per run), and the
  * report (report.ts): `report.md`, `metrics.csv` (bootstrap intervals per method and
@@ -257,7 +257,7 @@ export async function resumeContinual(runDir: string, o: ContinualRunOptions): P
     const spec = policySpecOf(state.config, source.taskSource);
     if (state.theta0 && state.theta0.length !== numParams(spec)) throw new Error(`${runDir}: θ_0 holds ${state.theta0.length} parameters; the env and policy need ${numParams(spec)}`);
     const p = state.progress;
-    const at = p ? `seed ${p.seed}${p.current ? `, ${p.current.method} after task ${p.current.next}` : ''}` : `seed ${state.done.length / state.continual.methods.length + 1}`;
+    const at = p ? `seed ${p.seed}${p.current ? `, ${p.current.method} after task ${p.current.next}` : ''}` : `seed ${state.continual.seedBase + state.done.length / state.continual.methods.length}`;
     o.log?.(`resuming ${runDir} at ${at}`);
     return await runFrom(runDir, state, source, spec, o);
   } finally {
@@ -269,8 +269,8 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
   const { config: cfg, continual: c } = state;
   const log = new JsonlLog(join(runDir, 'tasks.jsonl'));
   o.log?.(`env: ${source.description}; run folder ${runDir}`);
-  const firstSeed = state.done.length / c.methods.length + 1;
-  for (let s = firstSeed; s <= c.seeds; s++) {
+  for (let k = state.done.length / c.methods.length; k < c.seeds; k++) {
+    const s = c.seedBase + k;
     const resume = state.progress?.seed === s ? state.progress : null;
     const out = await runSeed(
       cfg,
@@ -293,7 +293,7 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
     );
     fillOracle(out.runs);
     state.done.push(...out.runs);
-    if (s === 1) state.tasks = out.tasks;
+    if (k === 0) state.tasks = out.tasks;
     state.progress = null;
     saveState(runDir, state);
   }

@@ -102,7 +102,7 @@ export interface ContinualState {
   backend: string;
   /** θ_0 read from `init` (null: a fresh initialization per seed). */
   theta0: Float32Array | null;
-  /** Task parameters of seed 1's sequence (the report's task column), once seed 1 has begun. */
+  /** Task parameters of the first seed's sequence (the report's task column), once it has begun. */
   tasks: unknown[];
   /** Runs of the finished seeds, oracle filled. */
   done: SeedRun[];

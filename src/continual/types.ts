@@ -8,7 +8,7 @@
 export const CONTINUAL_METHODS = ['frozen', 'finetune', 'online', 'replay', 'mer'] as const;
 export type ContinualMethod = (typeof CONTINUAL_METHODS)[number];
 
-export const SCHEDULES = ['random', 'drift', 'cyclic'] as const;
+export const SCHEDULES = ['random', 'drift', 'blocks', 'cyclic'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
 
 /** One method × one seed over a task sequence of T tasks (all arrays indexed by task position). */
