@@ -241,7 +241,8 @@ describe('method colours', () => {
     const all = rangeOf(['frozen', 'finetune', 'online', 'replay', 'mer']);
     const some = rangeOf(['mer', 'online', 'mine']);
     expect(some.domain).toEqual(['mer', 'online', 'mine']);
-    expect(some.range).toEqual([all.range[4], all.range[2], METHOD_PALETTE[5]]);
+    expect(some.range).toEqual([all.range[4], all.range[2], METHOD_PALETTE[8]]);
     expect(new Set(all.range).size).toBe(5);
+    expect(new Set(rangeOf(['frozen', 'finetune', 'online', 'replay', 'mer', 'er', 'agem', 'l2', 'mine']).range).size).toBe(9);
   });
 });

@@ -8,7 +8,7 @@
 import { plainIssue, valueAt } from '../io/zodText.ts';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
-import { CONTINUAL_METHODS, SCHEDULES } from './types.ts';
+import { CONTINUAL_METHODS, MEMORY_METHODS, SCHEDULES } from './types.ts';
 import { loadRunCheckpoint } from '../io/checkpoint.ts';
 import type { Config } from '../io/config.ts';
 
@@ -25,7 +25,9 @@ export const ContinualSchema = z
     seedBase: int(0).default(1).describe('first seed: the run uses seeds seedBase … seedBase + seeds − 1 (e.g. 101 for held-out tuning seeds)'),
     episodesPerTask: int(1).describe('episodes sampled per task for each adaptation step and evaluation'),
     adaptSteps: int(1).describe('adaptation steps K: returns are measured after K steps'),
-    metaLr: z.number().positive().describe('SGD step size η of a meta-update per item (online, replay, mer)'),
+    metaLr: z.number().positive().describe('SGD step size η of a meta-update per item (online, replay, mer, er, agem, l2)'),
+    methodLr: z.partialRecord(z.enum(CONTINUAL_METHODS), z.number().positive()).default({}).describe('a method\'s own step size, replacing metaLr for it (e.g. { online: 0.02, mer: 0.05 })'),
+    l2Weight: z.number().min(0).default(1).describe('l2: weight λ of the pull λ(θ − θ_0) toward the starting parameters'),
     batchesPerTask: int(1).describe('MER batches s per task (online: SGD steps per task)'),
     replayItems: int(0).describe('replayed items per batch (k − 1) for replay and mer'),
     replayRows: int(1).describe('transitions sampled from the memory to form one batch of replayed items'),
@@ -47,13 +49,15 @@ export const CONTINUAL_DEFAULTS: ContinualConfig = {
   blockSize: 4,
   tasks: 10,
   cycle: 3,
-  methods: [...CONTINUAL_METHODS],
+  methods: ['frozen', 'finetune', 'online', 'replay', 'mer'],
   seeds: 5,
   seedBase: 1,
   episodesPerTask: 10,
   adaptSteps: 1,
   // 0.05 diverged online and replay on navigation; 0.002 was the best of 0.05 … 0.002 (docs/continual.md).
   metaLr: 0.002,
+  methodLr: {},
+  l2Weight: 1,
   batchesPerTask: 5,
   replayItems: 4,
   replayRows: 6400,
@@ -89,7 +93,7 @@ export function parseMethods(list: string): string[] {
 
 /** Checks that need several fields at once. */
 export function checkContinual(c: ContinualConfig, rowsPerTask: number): void {
-  if (c.methods.some((m) => m === 'mer' || m === 'replay') && c.memoryCapacity < 2 * c.minItemRows) {
+  if (c.methods.some((m) => MEMORY_METHODS.includes(m)) && c.memoryCapacity < 2 * c.minItemRows) {
     throw new ConfigError('memoryCapacity', `${c.memoryCapacity} transitions cannot hold one replayed item (2 × minItemRows = ${2 * c.minItemRows}); raise memoryCapacity or lower minItemRows`);
   }
   if (c.minItemRows > rowsPerTask) {

@@ -22,9 +22,10 @@ import { JsonlLog } from '../io/jsonl.ts';
 import type { AnyVectorEnv } from '../core/env.ts';
 import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
+import { agemUpdate, erUpdate, l2Update } from '../../agents/replayBaselines.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
 import { type ContinualConfig, checkContinual } from './config.ts';
-import type { ContinualResults, SeedRun } from './types.ts';
+import { type ContinualMethod, type ContinualResults, MEMORY_METHODS, type SeedRun } from './types.ts';
 import { metricsRows, summarize, toCsv } from './metrics.ts';
 import { writeReport, writeResults } from './report.ts';
 import { makeSamplerLanes, policySpecOf } from '../experiments/metaBatch.ts';
@@ -105,7 +106,8 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
   // Every method sees the same sampling noise stream for the same seed.
   const rng = new Rng(from ? from.rng : deriveSeed(seed, 10));
   const memoryRng = new Rng(from ? from.memoryRng : deriveSeed(seed, 11));
-  const usesMemory = method === 'mer' || method === 'replay';
+  const usesMemory = MEMORY_METHODS.includes(method);
+  const lr = c.methodLr[method as ContinualMethod] ?? c.metaLr;
   let memory: ReplayMemory | null = null;
   if (usesMemory) memory = from?.memory ? ReplayMemory.fromJSON(from.memory) : new ReplayMemory({ capacity: c.memoryCapacity, obsDim: spec.obsDim, actDim: spec.actDim });
   const gradOpts = { fastLr: m.fastLr, firstOrder: c.firstOrder, clip: c.clip, maxImportance: c.maxImportance };
@@ -132,8 +134,11 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
             // The current item last, as MER does with the incoming example after the replayed ones.
             batches.push([...extra, current]);
           }
-          const merLike = method === 'mer' ? { beta: c.beta, gamma: c.acrossGamma } : { beta: 1, gamma: 1 };
-          theta = merUpdate(theta, batches, (th, item) => itemMetaGradient(spec, th, item, gradOpts), { lr: c.metaLr, ...merLike });
+          const grad = (th: Float32Array, item: ReplayItem) => itemMetaGradient(spec, th, item, gradOpts);
+          if (method === 'er') theta = erUpdate(theta, batches, grad, lr);
+          else if (method === 'agem') theta = agemUpdate(theta, batches, grad, lr);
+          else if (method === 'l2') theta = l2Update(theta, batches, grad, lr, c.l2Weight, theta0);
+          else theta = merUpdate(theta, batches, grad, { lr, ...(method === 'mer' ? { beta: c.beta, gamma: c.acrossGamma } : { beta: 1, gamma: 1 }) });
         } finally {
           disposeItem(current);
           replayed.forEach(disposeItem);

@@ -5,7 +5,10 @@
  */
 
 /** The methods one runner compares. */
-export const CONTINUAL_METHODS = ['frozen', 'finetune', 'online', 'replay', 'mer'] as const;
+export const CONTINUAL_METHODS = ['frozen', 'finetune', 'online', 'replay', 'mer', 'er', 'agem', 'l2'] as const;
+
+/** Methods that keep a replay memory. */
+export const MEMORY_METHODS: readonly string[] = ['replay', 'mer', 'er', 'agem'];
 export type ContinualMethod = (typeof CONTINUAL_METHODS)[number];
 
 export const SCHEDULES = ['random', 'drift', 'blocks', 'cyclic'] as const;

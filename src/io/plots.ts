@@ -21,8 +21,8 @@ import { readFontWidths } from './fontMetrics.ts';
 
 export type { TopLevelSpec } from 'vega-lite';
 
-/** Okabe–Ito colours (readable by colour-blind readers), without its yellow, which vanishes on white. */
-export const METHOD_PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#999999'];
+/** Okabe–Ito colours (readable by colour-blind readers), without its yellow, which vanishes on white; then two of Paul Tol's (wine, teal) for the ninth and tenth series. */
+export const METHOD_PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#999999', '#882255', '#44AA99'];
 
 const FONT_FAMILY = 'DejaVu Sans';
 const fontDir = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
