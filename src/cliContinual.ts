@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { TaskRecord } from './continual/run.ts';
-import { pairedWithMer } from './continual/reportText.ts';
+import { MIN_SEEDS_FOR_CI, pairedWithMer } from './continual/reportText.ts';
 import { CONTINUAL_DEFAULTS, type ContinualConfig, initRunSettings, parseMethods, validateContinual } from './continual/config.ts';
 import type { ContinualResults, Interval } from './continual/types.ts';
 import { loadState } from './continual/state.ts';
@@ -83,8 +83,8 @@ export function taskProgress(c: ContinualConfig): (t: TaskRecord) => void {
 }
 
 export function printSummary(r: ContinualResults): void {
-  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds`);
-  const fmt = (iv: Interval) => `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`;
+  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds (no CI below ${MIN_SEEDS_FOR_CI} seeds)`);
+  const fmt = (iv: Interval) => (iv.n < MIN_SEEDS_FOR_CI ? `${iv.mean.toFixed(3)} (n=${iv.n}, no CI)` : `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`);
   for (const [method, m] of Object.entries(r.summary)) {
     console.log(`  ${method.padEnd(9)} ACC ${fmt(m.acc)}  LA ${fmt(m.la)}  BWT ${fmt(m.bwt)}  FWT ${fmt(m.fwt)}  forgetting ${fmt(m.forgetting)}`);
   }

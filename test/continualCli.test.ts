@@ -20,13 +20,15 @@ describe('metarl continual / plot', () => {
     const r = run(['continual', '--config', config, '--seeds', '2', '--seed-base', '7', '--tasks', '3', '--methods', 'mer,online,frozen', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/continual 18\/18: seed 8 frozen task 3\/3/);
-    for (const m of ['mer', 'online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
-    for (const m of ['online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`mer − ${m}\\s+ACC -?\\d\\.\\d{3} \\[`));
+    // Two seeds: means without intervals (a bootstrap over 2 seeds is just [min, max]), per-seed rows in the report.
+    for (const m of ['mer', 'online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`${m}\\s+ACC -?\\d\\.\\d{3} \\(n=2, no CI\\)`));
+    for (const m of ['online', 'frozen']) expect(r.stdout).toMatch(new RegExp(`mer − ${m}\\s+ACC -?\\d\\.\\d{3} \\(n=2, no CI\\)`));
     const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__drift__'))!);
     const report = readFileSync(join(runDir, 'report.md'), 'utf8');
     expect(report).toContain('plots/returns.png');
     expect(report).toContain('- 2 seeds (7, 8)');
     expect(report).toContain('| # | task (as drawn for seed 7) |');
+    expect(report).toMatch(/^\| mer \| 8 \| -?\d\.\d{3} \|/m);
     expect(readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n')).toHaveLength(18);
     const svg = readFileSync(join(runDir, 'plots', 'metrics.svg'), 'utf8');
     rmSync(join(runDir, 'plots'), { recursive: true });
@@ -54,7 +56,7 @@ describe('metarl continual / plot', () => {
     writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n  blockSize: 2\n  methodLr: { er: 0.01, agem: 0.005 }\n  l2Weight: 0.5\n');
     const r = run(['continual', '--config', config, '--schedule', 'blocks', '--seeds', '1', '--tasks', '4', '--methods', 'er,agem,l2', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
-    for (const m of ['er', 'agem', 'l2']) expect(r.stdout).toMatch(new RegExp(`^ {2}${m}\\s+ACC -?\\d\\.\\d{3} \\[`, 'm'));
+    for (const m of ['er', 'agem', 'l2']) expect(r.stdout).toMatch(new RegExp(`^ {2}${m}\\s+ACC -?\\d\\.\\d{3} \\(n=1, no CI\\)`, 'm'));
     const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__blocks__'))!);
     const lines = readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.method === 'er').every((l) => l.memorySize > 0)).toBe(true);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval, type SeedRun } from '../src/continual/types.ts';
 import { plotRun, readResults, reportCharts, writeReport, writeResults } from '../src/continual/report.ts';
 import { seedMeanInterval } from '../src/continual/reportData.ts';
+import { formatInterval } from '../src/continual/reportText.ts';
 import { readFontWidths } from '../src/io/fontMetrics.ts';
 import { METHOD_PALETTE, metricBarsChart, rasterizeSvg, renderSvg } from '../src/io/plots.ts';
 
@@ -121,19 +122,25 @@ describe('continual report', () => {
     expect(ink).toBeGreaterThan(50);
   });
 
-  it('puts every metric interval of every method in report.md, as mean [lo, hi] with 3 decimals', () => {
+  it('prints an interval as mean [lo, hi] with 3 decimals, and no interval below 5 seeds', () => {
+    expect(formatInterval({ mean: 0.412, lo: 0.301, hi: 0.523, level: 0.95, n: 5 })).toBe('0.412 [0.301, 0.523]');
+    expect(formatInterval({ mean: 0.412, lo: 0.301, hi: 0.523, level: 0.95, n: 4 })).toBe('0.412 (n = 4: no CI)');
+  });
+
+  it('puts every metric of every method in report.md (3 seeds: means, and each seed\'s values)', () => {
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('# Continual task adaptation: cheetah-velocity, drift schedule');
     expect(md).toContain('4 tasks; 2 adaptation steps per task');
     expect(md).toContain('3 seeds (1, 2, 3); methods: `frozen`, `finetune`, `mer`');
-    expect(md).toContain('| frozen | 0.412 [0.301, 0.523] | 0.500 [0.450, 0.550] | -0.105 [-0.210, -0.020] | 0.031 [-0.012, 0.077] | 0.118 [0.050, 0.190] | 0.105 [0.020, 0.210] | 3 |');
-    expect(md).toContain('| finetune | 0.633 [0.600, 0.700] | 0.875 [0.850, 0.900] | -0.300 [-0.350, -0.250] |');
-    expect(md).toContain('| mer | 0.810 [0.777, 0.842] | 0.880 [0.860, 0.900] | -0.090 [-0.120, -0.060] | 0.125 [0.100, 0.150] |');
-    expect(md).toContain('95 % CI, 3 seeds');
+    expect(md).toContain('| frozen | 0.412 (n = 3: no CI) | 0.500 (n = 3: no CI) | -0.105 (n = 3: no CI) | 0.031 (n = 3: no CI) | 0.118 (n = 3: no CI) | 0.105 (n = 3: no CI) | 3 |');
+    expect(md).toContain('| mer | 0.810 (n = 3: no CI) | 0.880 (n = 3: no CI) |');
+    expect(md).toContain('95 % CI, 3 seeds; no interval below 5 seeds');
+    expect(md).toContain('## Per seed');
+    expect(md).toMatch(/^\| finetune \| 3 \| -?\d\.\d{3} \| -?\d\.\d{3} \|/m);
     // Paired by seed: the seed offset is the same for every method, so each difference is exact.
     // ACC: mer's last row 0.81, 0.84, 0.87, 0.9 against frozen's 0.6 … 0.9; LA: equal diagonals.
-    expect(md).toContain('| mer − frozen | 0.105 [0.105, 0.105] | 0.000 [0.000, 0.000] |');
-    expect(md).toMatch(/\| mer − finetune \| 0\.105 \[0\.105, 0\.105\] \|/);
+    expect(md).toContain('| mer − frozen | 0.105 (n = 3: no CI) | 0.000 (n = 3: no CI) |');
+    expect(md).toMatch(/\| mer − finetune \| 0\.105 \(n = 3: no CI\) \|/);
     // Per-task returns: frozen −40 → −30 on task 1; mer −24 → −14 on task 4.
     expect(md).toContain('| 1 | velocity=0.4 | -40.00 → -30.00 | -35.00 → -25.00 | -30.00 → -20.00 |');
     expect(md).toContain('| 4 | velocity=1.6 | -34.00 → -24.00 | -29.00 → -19.00 | -24.00 → -14.00 |');

@@ -5,7 +5,7 @@
  */
 import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './types.ts';
 import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './reportData.ts';
-import { type MetricIntervals, pairedDifferences } from './metrics.ts';
+import { type MetricIntervals, metricsOf, pairedDifferences } from './metrics.ts';
 import { Rng } from '../core/rng.ts';
 
 /** Display names of the metrics, in table order. */
@@ -26,7 +26,29 @@ export function formatFixed(x: number, digits: number): string {
 
 /** How the report prints a metric interval: `mean [lo, hi]`, three decimals (normalized returns). */
 export function formatInterval(iv: Interval): string {
+  if (iv.n < MIN_SEEDS_FOR_CI) return `${formatFixed(iv.mean, 3)} (n = ${iv.n}: no CI)`;
   return `${formatFixed(iv.mean, 3)} [${formatFixed(iv.lo, 3)}, ${formatFixed(iv.hi, 3)}]`;
+}
+
+/**
+ * Below this many seeds an interval is not reported: a percentile bootstrap over 2 seeds is just
+ * [min, max], and a t-interval with 1 degree of freedom spans everything. The per-seed values are
+ * shown instead.
+ */
+export const MIN_SEEDS_FOR_CI = 5;
+
+/** Markdown lines: every run's metrics, one row per method and seed (for runs with few seeds). */
+export function perSeedSection(results: ContinualResults, methods: string[]): string[] {
+  const lines = ['## Per seed', '', `Fewer than ${MIN_SEEDS_FOR_CI} seeds: no confidence intervals; each run's metrics instead.`, ''];
+  lines.push(`| method | seed | ${METRIC_NAMES.map((k) => METRIC_LABELS[k]).join(' | ')} |`);
+  lines.push(`|---|---|${METRIC_NAMES.map(() => '---').join('|')}|`);
+  for (const method of methods) {
+    for (const run of runsOf(results, method)) {
+      const m = metricsOf(run);
+      lines.push(`| ${cell(method)} | ${run.seed} | ${METRIC_NAMES.map((k) => formatFixed(m[k], 3)).join(' | ')} |`);
+    }
+  }
+  return [...lines, ''];
 }
 
 /** Raw episode returns get two decimals. */
@@ -54,7 +76,8 @@ function intervalNote(results: ContinualResults): string {
   const levels = [...new Set(intervals.map((iv) => iv.level))];
   const ns = [...new Set(intervals.map((iv) => iv.n))].sort((a, b) => a - b);
   const level = levels.length === 1 ? `${+(levels[0] * 100).toFixed(1)} % CI` : 'CI (levels differ, see metrics.csv)';
-  return `${level}, ${ns.join('/')} seed${ns.length === 1 && ns[0] === 1 ? '' : 's'}`;
+  const few = ns[0] < MIN_SEEDS_FOR_CI ? `; no interval below ${MIN_SEEDS_FOR_CI} seeds` : '';
+  return `${level}, ${ns.join('/')} seed${ns.length === 1 && ns[0] === 1 ? '' : 's'}${few}`;
 }
 
 export function metricsSubtitle(results: ContinualResults): string {
@@ -86,6 +109,7 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
     lines.push(`| ${cell(method)} | ${METRIC_NAMES.map((k) => formatInterval(m[k])).join(' | ')} | ${runsOf(results, method).length} |`);
   }
   lines.push('', `![Metrics with confidence intervals](${plotsDir}/metrics.png)`, '');
+  if (seeds.length < MIN_SEEDS_FOR_CI) lines.push(...perSeedSection(results, methods));
   lines.push(...pairedSection(results));
 
   lines.push('## Returns per task', '');
