@@ -97,6 +97,7 @@ export function buildProgram(): Command {
     .option('--schedule <name>', `task sequence: ${SCHEDULES.join(', ')}`)
     .option('--methods <list>', `comma-separated: ${CONTINUAL_METHODS.join(', ')}`)
     .option('--seeds <n>', 'number of seeds', num('--seeds'))
+    .option('--eval-unadapted', 'also keep the returns before adaptation of every evaluation (R0) and report their metrics')
     .option('--seed-base <n>', 'first seed (default 1): seeds seed-base … seed-base + seeds − 1', num('--seed-base'))
     .option('--tasks <n>', 'tasks in the sequence', num('--tasks'))
     .option('--init <run>', 'start every method from this meta-training run\'s parameters')

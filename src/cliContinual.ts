@@ -25,6 +25,7 @@ export interface ContinualFlags {
   methods?: string;
   seeds?: number;
   seedBase?: number;
+  evalUnadapted?: boolean;
   tasks?: number;
   init?: string;
   out?: string;
@@ -38,7 +39,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function continualCommand(o: ContinualFlags, cmd: Command): Promise<void> {
   if (o.resume !== undefined) {
-    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'seedBase', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'seedBase', 'evalUnadapted', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
     if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
     await importRunEnvModule(o.resume);
     const { continual: c, backend: was } = loadState(o.resume);
@@ -59,7 +60,7 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   // preset ← the init run's env and policy settings ← the file ← the flags
   if (typeof init === 'string') Object.assign(trainFields, { ...initRunSettings(init), ...trainFields });
   const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
-  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, evalUnadapted: o.evalUnadapted, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
   const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
   if (o.printConfig) {
     process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));

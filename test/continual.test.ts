@@ -18,11 +18,11 @@ beforeAll(async () => {
 const c: ContinualConfig = { ...CONTINUAL_DEFAULTS, tasks: 4, seeds: 1, episodesPerTask: 4, batchesPerTask: 2, replayItems: 2, replayRows: 400, minItemRows: 8, memoryCapacity: 2000 };
 const cfg = resolveConfig('pytorch-maml-rl', { horizon: 20, episodesPerTask: c.episodesPerTask, hidden: [16] });
 
-async function runOnce(seed: number) {
-  const source = await openEnvSource(cfg, c.tasks);
+async function runOnce(seed: number, cc: ContinualConfig = c) {
+  const source = await openEnvSource(cfg, cc.tasks);
   try {
     const records: TaskRecord[] = [];
-    const out = await runSeed(cfg, c, source, policySpecOf(cfg, source.taskSource), seed, null, { onTask: (r) => records.push(r) });
+    const out = await runSeed(cfg, cc, source, policySpecOf(cfg, source.taskSource), seed, null, { onTask: (r) => records.push(r) });
     return { ...out, records };
   } finally {
     await source.close();
@@ -50,9 +50,25 @@ describe('continual runner', () => {
     expect(frozen.R[0]).not.toEqual(online.R[0]);
     expect(records.filter((r) => r.method === 'mer').at(-1)!.memorySize).toBeGreaterThan(0);
     expect(records.filter((r) => r.method === 'online').every((r) => r.memorySize === 0)).toBe(true);
-    fillOracle(runs);
+    // The fixed oracle is measured before the methods: the same for all, at least b_j and random_j + 1.
+    for (const r of runs) expect(r.oracle).toEqual(runs[0].oracle);
+    for (let j = 0; j < 4; j++) expect(runs[0].oracle[j]).toBeGreaterThanOrEqual(Math.max(runs[0].b[j], runs[0].random[j] + 1));
+    fillOracle(runs); // best-seen
     for (const r of runs) for (let j = 0; j < 4; j++) expect(r.oracle[j]).toBeGreaterThanOrEqual(Math.max(...r.R.map((row) => row[j])));
   }, 120_000);
+
+  it('a method\'s metrics do not depend on which other methods ran (fixed oracle); evalUnadapted keeps R0', async () => {
+    const alone = await runOnce(3, { ...c, methods: ['frozen'], evalUnadapted: true });
+    const withOthers = await runOnce(3, { ...c, methods: ['frozen', 'online'], evalUnadapted: true });
+    expect(withOthers.runs[0]).toEqual(alone.runs[0]);
+    const { R0, b0 } = alone.runs[0];
+    expect(R0).toHaveLength(4);
+    expect(R0!.every((row) => row.length === 4 && row.every(Number.isFinite))).toBe(true);
+    expect(b0).toHaveLength(4);
+    expect(R0).not.toEqual(alone.runs[0].R); // before vs after the adaptation step of the same evaluation
+    const best = { ...c, methods: ['frozen'], oracle: 'best-seen' as const };
+    expect((await runOnce(3, best)).runs[0].oracle).toEqual([]); // filled later, from all the methods' runs
+  }, 180_000);
 
   it('reproduces a seed exactly', async () => {
     const a = await runOnce(2);

@@ -54,13 +54,14 @@ describe('metarl continual / plot', () => {
     const out = mkdtempSync(join(tmpdir(), 'metarl-baselines-'));
     const config = join(out, 'small.yaml');
     writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n  blockSize: 2\n  methodLr: { er: 0.01, agem: 0.005 }\n  l2Weight: 0.5\n');
-    const r = run(['continual', '--config', config, '--schedule', 'blocks', '--seeds', '1', '--tasks', '4', '--methods', 'er,agem,l2', '--backend', 'wasm', '--out', out]);
+    const r = run(['continual', '--config', config, '--schedule', 'blocks', '--seeds', '1', '--tasks', '4', '--methods', 'er,agem,l2', '--eval-unadapted', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     for (const m of ['er', 'agem', 'l2']) expect(r.stdout).toMatch(new RegExp(`^ {2}${m}\\s+ACC -?\\d\\.\\d{3} \\(n=1, no CI\\)`, 'm'));
     const runDir = join(out, readdirSync(out).find((f) => f.startsWith('continual__navigation__blocks__'))!);
     const lines = readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.method === 'er').every((l) => l.memorySize > 0)).toBe(true);
     expect(lines.filter((l) => l.method === 'l2').every((l) => l.memorySize === 0)).toBe(true);
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toMatch(/## Without adaptation[\s\S]*\| agem \| -?\d\.\d{3} \|/);
   }, 150_000);
 
   it('--init takes the run\'s own env and policy settings; the file and flags still win', () => {

@@ -38,6 +38,9 @@ export const ContinualSchema = z
     clip: z.number().gt(0).lt(1).describe('PPO clip range ε of the outer surrogate on replayed data'),
     maxImportance: z.number().gt(0).describe('truncation ρ̄ of importance weights in the inner step on replayed data'),
     firstOrder: z.boolean().describe('first-order item meta-gradients (drop the inner Hessian term)'),
+    oracle: z.enum(['fixed', 'best-seen']).default('fixed').describe("normalization's per-task oracle: 'fixed', θ_0's best return adapting to the task alone over 0 … oracleSteps steps (measured once, whatever methods run), or 'best-seen', the best return any method of the run reached"),
+    oracleSteps: int(1).default(5).describe('adaptation steps of the fixed oracle (at least adaptSteps are used)'),
+    evalUnadapted: z.boolean().default(false).describe('also keep every evaluation\'s returns before adaptation (R0, MER\'s retained accuracy) and report their metrics'),
     init: z.string().min(1).optional().describe('run folder of a meta-training run whose θ starts every method (default: a fresh initialization)'),
   })
   .strict();
@@ -68,6 +71,9 @@ export const CONTINUAL_DEFAULTS: ContinualConfig = {
   clip: 0.2,
   maxImportance: 2,
   firstOrder: false,
+  oracle: 'fixed',
+  oracleSteps: 5,
+  evalUnadapted: false,
 };
 
 /** Validates a complete continual config; one line naming the field and what it allows. */

@@ -101,6 +101,13 @@ export function metricsOf(run: SeedRun): ContinualMetrics {
   return metricsOfMatrix(n.R, n.b);
 }
 
+/** The same metrics on the returns before adaptation (R0, b0; runs with evalUnadapted), or null. */
+export function unadaptedMetricsOf(run: SeedRun): ContinualMetrics | null {
+  if (run.R0 === undefined || run.b0 === undefined) return null;
+  const n = normalizeReturns({ ...run, R: run.R0, b: run.b0 });
+  return metricsOfMatrix(n.R, n.b);
+}
+
 export interface BootstrapOptions {
   /** Number of resamples of the values (default 10,000). */
   resamples?: number;

@@ -5,7 +5,7 @@
  */
 import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './types.ts';
 import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './reportData.ts';
-import { type MetricIntervals, metricsOf, pairedDifferences } from './metrics.ts';
+import { type MetricIntervals, metricsOf, pairedDifferences, unadaptedMetricsOf } from './metrics.ts';
 import { Rng } from '../core/rng.ts';
 
 /** Display names of the metrics, in table order. */
@@ -36,6 +36,27 @@ export function formatInterval(iv: Interval): string {
  * shown instead.
  */
 export const MIN_SEEDS_FOR_CI = 5;
+
+/** Markdown lines: the metrics of the returns before adaptation (runs with evalUnadapted), mean over seeds. */
+export function unadaptedSection(results: ContinualResults, methods: string[]): string[] {
+  const rows = methods.flatMap((method) => {
+    const per = runsOf(results, method).map(unadaptedMetricsOf).filter((m): m is NonNullable<typeof m> => m !== null);
+    if (per.length === 0) return [];
+    const avg = (k: (typeof METRIC_NAMES)[number]) => formatFixed(per.reduce((s, m) => s + m[k], 0) / per.length, 3);
+    return [`| ${cell(method)} | ${METRIC_NAMES.map(avg).join(' | ')} | ${per.length} |`];
+  });
+  if (rows.length === 0) return [];
+  return [
+    '## Without adaptation',
+    '',
+    'The same evaluations before their adaptation steps (R0: what θ itself retains, MER\'s retained accuracy), normalized as above; mean over seeds.',
+    '',
+    `| method | ${METRIC_NAMES.map((k) => METRIC_LABELS[k]).join(' | ')} | seeds |`,
+    `|---|${METRIC_NAMES.map(() => '---').join('|')}|---|`,
+    ...rows,
+    '',
+  ];
+}
 
 /** Markdown lines: every run's metrics, one row per method and seed (for runs with few seeds). */
 export function perSeedSection(results: ContinualResults, methods: string[]): string[] {
@@ -110,6 +131,7 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
   }
   lines.push('', `![Metrics with confidence intervals](${plotsDir}/metrics.png)`, '');
   if (seeds.length < MIN_SEEDS_FOR_CI) lines.push(...perSeedSection(results, methods));
+  lines.push(...unadaptedSection(results, methods));
   lines.push(...pairedSection(results));
 
   lines.push('## Returns per task', '');

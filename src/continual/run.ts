@@ -31,6 +31,9 @@ import { writeReport, writeResults } from './report.ts';
 import { makeSamplerLanes, policySpecOf } from '../experiments/metaBatch.ts';
 import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './data.ts';
 import { makeSchedule } from './schedules.ts';
+import { type SeedReferences, fillOracle, measureReferences } from './references.ts';
+
+export { fillOracle } from './references.ts';
 import { type EnvSource, envKind, openEnvSource } from '../experiments/envSource.ts';
 import { type ContinualState, type MethodProgress, type SeedProgressState, coveredByState, loadState, saveState } from './state.ts';
 
@@ -70,13 +73,7 @@ export async function runSeed(cfg: Config, c: ContinualConfig, source: Pick<EnvS
   const tasks = makeSchedule(cfg.env, source.taskSource, { name: c.schedule, numTasks: c.tasks, cycle: c.cycle, blockSize: c.blockSize }, new Rng(deriveSeed(seed, 1)));
   const theta0 = theta0In ?? initParams(spec, new Rng(deriveSeed(seed, 2)));
   const K = c.adaptSteps;
-  let refs = resume?.refs;
-  if (!refs) {
-    // References measured once per seed, each with its own generator so methods do not shift them.
-    const random = (await adaptAndMeasure(m, tasks, initParams(spec, new Rng(deriveSeed(seed, 3))), 0, new Rng(deriveSeed(seed, 4)))).returns[0];
-    const b = (await adaptAndMeasure(m, tasks, theta0, K, new Rng(deriveSeed(seed, 5)))).returns[K];
-    refs = { b, random };
-  }
+  const refs = resume?.refs ?? (await measureReferences(m, spec, tasks, theta0, seed, c));
   const progress: SeedProgressState = { seed, refs, finished: resume ? [...resume.finished] : [], current: null };
   for (const method of c.methods) {
     if (progress.finished.some((r) => r.method === method)) continue;
@@ -99,7 +96,7 @@ interface MethodHooks {
   checkpoint: (p: MethodProgress) => void;
 }
 
-async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig, method: string, seed: number, tasks: unknown[], theta0: Float32Array, ref: { b: number[]; random: number[] }, from: MethodProgress | null, hooks: MethodHooks): Promise<SeedRun> {
+async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig, method: string, seed: number, tasks: unknown[], theta0: Float32Array, ref: SeedReferences, from: MethodProgress | null, hooks: MethodHooks): Promise<SeedRun> {
   const { m, one } = ms;
   const { spec } = m;
   const K = c.adaptSteps;
@@ -112,7 +109,8 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
   if (usesMemory) memory = from?.memory ? ReplayMemory.fromJSON(from.memory) : new ReplayMemory({ capacity: c.memoryCapacity, obsDim: spec.obsDim, actDim: spec.actDim });
   const gradOpts = { fastLr: m.fastLr, firstOrder: c.firstOrder, clip: c.clip, maxImportance: c.maxImportance };
   let theta = from ? from.theta : theta0;
-  const run: SeedRun = from ? from.run : { method, seed, R: [], b: ref.b, random: ref.random, oracle: [], returnsBefore: [], returnsAfter: [] };
+  const unadapted = c.evalUnadapted ? { R0: [] as number[][], b0: ref.b0 } : {};
+  const run: SeedRun = from ? from.run : { method, seed, R: [], b: ref.b, random: ref.random, oracle: ref.oracle ?? [], returnsBefore: [], returnsAfter: [], ...unadapted };
   try {
     for (let i = from ? from.next : 0; i < tasks.length; i++) {
       const t0 = performance.now();
@@ -149,8 +147,10 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
         memory.offer(toTransitions(a.post[0], postLogp, i, 1, spec.obsDim, spec.actDim), memoryRng);
       }
       // Common random numbers: every method is evaluated after task i with the same noise.
-      const evalRow = (await adaptAndMeasure(m, tasks, theta, K, new Rng(deriveSeed(seed, 1000 + i)))).returns[K];
+      const evaluation = (await adaptAndMeasure(m, tasks, theta, K, new Rng(deriveSeed(seed, 1000 + i)))).returns;
+      const evalRow = evaluation[K];
       run.R.push(evalRow);
+      run.R0?.push(evaluation[0]); // the same sampling, before its adaptation steps
       hooks.onTask?.({ seed, method, task: i, params: tasks[i], returnBefore: a.returns[0][0], returnsAfter: run.returnsAfter[i], evalRow, memorySize: memory?.size ?? 0, seconds: (performance.now() - t0) / 1000 });
       // After the log line: a crash between the two redoes this task, and resume drops its line.
       hooks.checkpoint({ method, next: i + 1, theta, rng: rng.getState(), memoryRng: memoryRng.getState(), memory: memory?.toJSON() ?? null, run });
@@ -159,24 +159,6 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
     memory?.dispose();
   }
   return run;
-}
-
-/**
- * Per-task oracle of one seed: the best return seen on task j by any method at any point (R
- * entries and adaptation returns when it arrived), never below random_j + 1 so normalization stays
- * defined; the runs get it in place.
- */
-export function fillOracle(runs: SeedRun[]): void {
-  const T = runs[0].b.length;
-  const oracle = Array.from({ length: T }, (_, j) => {
-    let best = runs[0].b[j];
-    for (const r of runs) {
-      for (const row of r.R) best = Math.max(best, row[j]);
-      best = Math.max(best, ...r.returnsAfter[j]);
-    }
-    return Math.max(best, runs[0].random[j] + 1);
-  });
-  for (const r of runs) r.oracle = oracle;
 }
 
 export interface ContinualRunOptions {
@@ -296,7 +278,7 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
       },
       resume,
     );
-    fillOracle(out.runs);
+    if (c.oracle === 'best-seen') fillOracle(out.runs);
     state.done.push(...out.runs);
     if (k === 0) state.tasks = out.tasks;
     state.progress = null;

@@ -20,6 +20,7 @@ import type { ReplayMemoryJSON } from '../../agents/merMemory.ts';
 import { base64ToFloat32, float32ToBase64 } from '../../agents/merMemoryCodec.ts';
 import { type ContinualConfig, validateContinual } from './config.ts';
 import type { SeedRun } from './types.ts';
+import type { SeedReferences } from './references.ts';
 
 export const STATE_FILE = 'state.json';
 const VERSION = 2;
@@ -34,6 +35,8 @@ const SeedRunSchema = z.object({
   oracle: finiteArray,
   returnsBefore: finiteArray,
   returnsAfter: z.array(finiteArray),
+  R0: z.array(finiteArray).optional(),
+  b0: finiteArray.optional(),
 }).strict();
 const MemorySchema = z.object({
   version: z.literal(1),
@@ -57,7 +60,7 @@ const fields = {
   done: z.array(SeedRunSchema),
   progress: z.object({
     seed: count,
-    refs: z.object({ b: finiteArray, random: finiteArray }).strict(),
+    refs: z.object({ b: finiteArray, random: finiteArray, b0: finiteArray.optional(), oracle: finiteArray.optional() }).strict(),
     finished: z.array(SeedRunSchema),
     current: z.object({
       method: z.string().max(64),
@@ -90,7 +93,7 @@ export interface MethodProgress {
 export interface SeedProgressState {
   seed: number;
   /** Per-seed references measured before any method ran. */
-  refs: { b: number[]; random: number[] };
+  refs: SeedReferences;
   /** Methods finished on this seed, in order. */
   finished: SeedRun[];
   current: MethodProgress | null;
@@ -141,7 +144,8 @@ export function loadState(runDir: string): ContinualState {
   const cur = raw.progress?.current;
   return {
     config: upgradeConfig(raw.config),
-    continual: validateContinual(raw.continual),
+    // Saved before the fixed oracle existed: such a run goes on with the oracle it began with.
+    continual: validateContinual({ oracle: 'best-seen', ...(raw.continual as object) }),
     backend: raw.backend,
     theta0: raw.theta0 === null ? null : base64ToFloat32(raw.theta0),
     tasks: raw.tasks,

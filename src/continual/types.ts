@@ -29,6 +29,10 @@ export interface SeedRun {
   returnsBefore: number[];
   /** returnsAfter[i][s]: return on task i after s = 1 … K adaptation steps when it arrives. */
   returnsAfter: number[][];
+  /** With evalUnadapted: R0[i][j], return on task j without adaptation once training went through task i (MER's retained accuracy). */
+  R0?: number[][];
+  /** With evalUnadapted: b0[j], θ_0's return on task j without adaptation. */
+  b0?: number[];
 }
 
 /** Continual-learning metrics of one run, on normalized returns (REFERENCE §5). */
