@@ -13,6 +13,7 @@
  *             θ ← θ − η (g(θ, current) + λ (θ − θ_0))     per batch, replayed items unused
  *
  * All in float64 on plain arrays; the result is float32 like θ. A non-finite result throws.
+ * `clipNorm(g, c)` = g · min(1, c/‖g‖) bounds one item's step (c = 0: no clip), for every method.
  */
 import { NumericError } from '../src/core/errors.ts';
 import type { ReplayItem } from './continualUpdate.ts';
@@ -29,6 +30,13 @@ function step(theta: Float32Array, direction: Float64Array, lr: number, what: st
   const next = Float32Array.from(theta, (x, j) => x - lr * direction[j]);
   if (!next.every(Number.isFinite)) throw new NumericError(`${what}: non-finite parameters after a step`);
   return next;
+}
+
+/** g scaled down to L2 norm `max` if longer (max 0: g itself). */
+export function clipNorm(g: Float64Array, max: number): Float64Array {
+  if (!(max > 0)) return g;
+  const norm = Math.sqrt(dot(g, g));
+  return norm > max ? Float64Array.from(g, (x) => (x * max) / norm) : g;
 }
 
 /** Mean of the items' gradients at θ (zeros for no items). */

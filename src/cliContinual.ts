@@ -12,6 +12,7 @@ import type { ContinualResults, Interval } from './continual/types.ts';
 import { loadState } from './continual/state.ts';
 import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
 import { ConfigError } from './core/errors.ts';
+import { TUNABLE, chooseSteps, parseTuneList } from './continual/tune.ts';
 import { stringify as toYaml } from 'yaml';
 import { withoutSecrets } from './io/secrets.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
@@ -26,6 +27,7 @@ export interface ContinualFlags {
   seeds?: number;
   seedBase?: number;
   evalUnadapted?: boolean;
+  tune?: string;
   tasks?: number;
   init?: string;
   out?: string;
@@ -39,7 +41,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function continualCommand(o: ContinualFlags, cmd: Command): Promise<void> {
   if (o.resume !== undefined) {
-    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'seedBase', 'evalUnadapted', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    const clash = ['env', 'envModule', 'preset', 'config', 'schedule', 'methods', 'seeds', 'seedBase', 'evalUnadapted', 'tune', 'tasks', 'init', 'out'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
     if (clash.length > 0) throw new ConfigError('--resume', `takes every setting from the run folder; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
     await importRunEnvModule(o.resume);
     const { continual: c, backend: was } = loadState(o.resume);
@@ -61,7 +63,11 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   if (typeof init === 'string') Object.assign(trainFields, { ...initRunSettings(init), ...trainFields });
   const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
   const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, evalUnadapted: o.evalUnadapted, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+  // Tuning runs on held-out seeds (101, … unless --seed-base says otherwise), away from reported ones.
+  const tuning = o.tune === undefined ? null : parseTuneList(o.tune);
+  if (tuning && defined.seedBase === undefined && (section as { seedBase?: unknown } | undefined)?.seedBase === undefined) defined.seedBase = 101;
   const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
+  if (tuning && !c.methods.some((m) => TUNABLE.includes(m))) throw new ConfigError('--tune', `none of the methods has a step size to tune; use some of ${TUNABLE.join(', ')}`);
   if (o.printConfig) {
     process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));
     return;
@@ -69,6 +75,20 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   const [{ describeBackend, initBackend }, { runContinual }] = await Promise.all([import('./tensor/backend.ts'), import('./continual/run.ts')]);
   const backend = await initBackend(cfg.backend);
   log(`backend: ${describeBackend(backend)}`);
+  if (tuning) {
+    const results = [];
+    for (const lr of tuning) {
+      log(`tuning: every method at step size ${lr} (seeds ${c.seedBase}…${c.seedBase + c.seeds - 1})`);
+      const r = await runContinual(cfg, { ...c, metaLr: lr, methodLr: {} }, { backend, log, onTask: taskProgress(c) });
+      log(`run folder ${r.runDir}`);
+      results.push(r.results);
+    }
+    const choice = chooseSteps(tuning, results);
+    for (const t of choice) log(`  ${t.method.padEnd(7)} ACC at ${tuning.map((lr, k) => `${lr}: ${t.acc[k].toFixed(3)}`).join(', ')} → ${t.lr}`);
+    // stdout: the continual: section to use for the reported runs (valid --config input).
+    process.stdout.write(toYaml({ continual: { methodLr: Object.fromEntries(choice.map((t) => [t.method, t.lr])) } }));
+    return;
+  }
   const r = await runContinual(cfg, c, { backend, log, onTask: taskProgress(c) });
   printSummary(r.results);
   log(`run folder ${r.runDir}`);

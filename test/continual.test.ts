@@ -66,7 +66,7 @@ describe('continual runner', () => {
     expect(R0!.every((row) => row.length === 4 && row.every(Number.isFinite))).toBe(true);
     expect(b0).toHaveLength(4);
     expect(R0).not.toEqual(alone.runs[0].R); // before vs after the adaptation step of the same evaluation
-    const best = { ...c, methods: ['frozen'], oracle: 'best-seen' as const };
+    const best: ContinualConfig = { ...c, methods: ['frozen'], oracle: 'best-seen' };
     expect((await runOnce(3, best)).runs[0].oracle).toEqual([]); // filled later, from all the methods' runs
   }, 180_000);
 

@@ -61,7 +61,23 @@ describe('metarl continual / plot', () => {
     const lines = readFileSync(join(runDir, 'tasks.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.method === 'er').every((l) => l.memorySize > 0)).toBe(true);
     expect(lines.filter((l) => l.method === 'l2').every((l) => l.memorySize === 0)).toBe(true);
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('- step size η: er 0.01, agem 0.005, l2 0.002');
     expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toMatch(/## Without adaptation[\s\S]*\| agem \| -?\d\.\d{3} \|/);
+  }, 150_000);
+
+  it('--tune runs each step size on held-out seeds and prints each method\'s best as a continual: section', () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-tune-'));
+    const config = join(out, 'small.yaml');
+    writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n');
+    const r = run(['continual', '--config', config, '--tune', '0.001,0.01', '--seeds', '1', '--tasks', '3', '--methods', 'frozen,online,er', '--backend', 'wasm', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/tuning: every method at step size 0\.001 \(seeds 101…101\)/);
+    expect(r.stderr).toMatch(/^ {2}online +ACC at 0\.001: -?\d\.\d{3}, 0\.01: -?\d\.\d{3} → 0\.0?01$/m);
+    expect(r.stdout).toMatch(/^continual:\n {2}methodLr:\n {4}online: 0\.0?01\n {4}er: 0\.0?01\n$/);
+    expect(readdirSync(out).filter((f) => f.startsWith('continual__navigation__'))).toHaveLength(2);
+    const bad = run(['continual', '--tune', '0.01', '--out', out]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--tune: give at least two step sizes/);
   }, 150_000);
 
   it('--init takes the run\'s own env and policy settings; the file and flags still win', () => {

@@ -3,7 +3,7 @@
  * with linear item gradients g_i(θ) = A_i θ + c_i, for which every step can be computed by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { agemProject, agemUpdate, erUpdate, l2Update } from '../agents/replayBaselines.ts';
+import { agemProject, agemUpdate, clipNorm, erUpdate, l2Update } from '../agents/replayBaselines.ts';
 import type { ReplayItem } from '../agents/continualUpdate.ts';
 import { NumericError } from '../src/core/errors.ts';
 
@@ -56,6 +56,13 @@ describe('replay baselines', () => {
     const g = grad(theta, item(0));
     close(l2Update(theta, [[item(2), item(0)]], grad, 0.1, 0.5, theta0), [1 - 0.1 * (g[0] + 0.5), -1 - 0.1 * (g[1] - 0.5)]);
     close(l2Update(theta, [[item(0)]], grad, 0.1, 0, theta0), [1 - 0.1 * g[0], -1 - 0.1 * g[1]]);
+  });
+
+  it('clipNorm scales a gradient longer than the bound down to it, and leaves shorter ones', () => {
+    const g = Float64Array.of(3, 4); // norm 5
+    close(clipNorm(g, 2.5), [1.5, 2]);
+    expect(clipNorm(g, 5)).toBe(g);
+    expect(clipNorm(g, 0)).toBe(g);
   });
 
   it('a step to non-finite parameters throws a NumericError', () => {

@@ -118,6 +118,7 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
   lines.push(
     `- environment: \`${results.env}\`; schedule: \`${results.schedule}\`; ${T} task${T === 1 ? '' : 's'}; ${K} adaptation step${K === 1 ? '' : 's'} per task`,
     `- ${seeds.length} seed${seeds.length === 1 ? '' : 's'} (${seeds.join(', ')}); methods: ${methods.map((m) => `\`${m}\``).join(', ')}`,
+    ...(results.stepSizes && Object.keys(results.stepSizes).length > 0 ? [`- step size η: ${Object.entries(results.stepSizes).map(([m, lr]) => `${m} ${lr}`).join(', ')}`] : []),
     '',
   );
 

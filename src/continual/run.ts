@@ -22,7 +22,7 @@ import { JsonlLog } from '../io/jsonl.ts';
 import type { AnyVectorEnv } from '../core/env.ts';
 import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
-import { agemUpdate, erUpdate, l2Update } from '../../agents/replayBaselines.ts';
+import { agemUpdate, clipNorm, erUpdate, l2Update } from '../../agents/replayBaselines.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
 import { type ContinualConfig, checkContinual } from './config.ts';
 import { type ContinualMethod, type ContinualResults, MEMORY_METHODS, type SeedRun } from './types.ts';
@@ -31,6 +31,7 @@ import { writeReport, writeResults } from './report.ts';
 import { makeSamplerLanes, policySpecOf } from '../experiments/metaBatch.ts';
 import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './data.ts';
 import { makeSchedule } from './schedules.ts';
+import { TUNABLE } from './tune.ts';
 import { type SeedReferences, fillOracle, measureReferences } from './references.ts';
 
 export { fillOracle } from './references.ts';
@@ -132,7 +133,7 @@ async function runMethod(ms: { m: Measurer; one: Measurer }, c: ContinualConfig,
             // The current item last, as MER does with the incoming example after the replayed ones.
             batches.push([...extra, current]);
           }
-          const grad = (th: Float32Array, item: ReplayItem) => itemMetaGradient(spec, th, item, gradOpts);
+          const grad = (th: Float32Array, item: ReplayItem) => clipNorm(itemMetaGradient(spec, th, item, gradOpts), c.itemGradClip);
           if (method === 'er') theta = erUpdate(theta, batches, grad, lr);
           else if (method === 'agem') theta = agemUpdate(theta, batches, grad, lr);
           else if (method === 'l2') theta = l2Update(theta, batches, grad, lr, c.l2Weight, theta0);
@@ -286,7 +287,8 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
   }
   const runs = state.done;
   const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)));
-  const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks: state.tasks, adaptSteps: c.adaptSteps, runs, summary };
+  const stepSizes = Object.fromEntries(c.methods.filter((m) => TUNABLE.includes(m)).map((m) => [m, c.methodLr[m] ?? c.metaLr]));
+  const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks: state.tasks, adaptSteps: c.adaptSteps, runs, summary, stepSizes };
   writeResults(runDir, results);
   writeFileAtomic(join(runDir, 'runs.csv'), toCsv(metricsRows(runs)));
   await writeReport(runDir, results);

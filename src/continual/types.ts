@@ -74,4 +74,6 @@ export interface ContinualResults {
   adaptSteps: number;
   runs: SeedRun[];
   summary: Record<string, Record<keyof ContinualMetrics, Interval>>;
+  /** Step size η each method with one used (metaLr, or its methodLr). */
+  stepSizes?: Record<string, number>;
 }
