@@ -14,9 +14,9 @@ import {
   pairedDifferences,
   summarize,
   summaryRows,
-  toCsv,
 } from '../src/continual/metrics.ts';
 import { METRIC_NAMES, type SeedRun } from '../src/continual/types.ts';
+import { toCsv } from '../src/io/csv.ts';
 
 // Rows: after training through task i; columns: evaluated on task j. Task 0 first improves while
 // task 1 is learned (0.8 → 0.95) and is then forgotten (0.5), so `forgetting` (max over l < L)

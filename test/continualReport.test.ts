@@ -149,7 +149,7 @@ describe('continual report', () => {
   });
 
   it('writes metrics.csv with one full-precision row per method and metric', () => {
-    const lines = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\r\n');
     expect(lines[0]).toBe('method,metric,mean,lo,hi,level,n');
     expect(lines).toHaveLength(1 + METHODS.length * METRIC_NAMES.length);
     expect(lines).toContain('frozen,bwt,-0.105,-0.21,-0.02,0.95,3');

@@ -15,6 +15,7 @@
  */
 import type { Rng } from '../core/rng.ts';
 import { type ContinualMetrics, type Interval, METRIC_NAMES, type SeedRun } from './types.ts';
+import type { CsvCell } from '../io/csv.ts';
 
 /** A run's returns after per-task normalization: (x − random_j) / (oracle_j − random_j). */
 export interface NormalizedReturns {
@@ -191,19 +192,6 @@ export function pairedDifferences(runs: readonly SeedRun[], a: string, b: string
   const out = {} as MetricIntervals;
   for (const name of METRIC_NAMES) out[name] = bootstrapInterval(seeds.map((s) => ma.get(s)![name] - mb.get(s)![name]), rng.fork(), opts);
   return out;
-}
-
-export type CsvCell = string | number | boolean | null | undefined;
-
-/** One CSV field: quoted (with inner quotes doubled) when it holds a comma, quote, CR or LF. */
-export function csvField(cell: CsvCell): string {
-  const text = cell === null || cell === undefined ? '' : String(cell);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** RFC 4180 text: fields separated by commas, records by CRLF, ending with a CRLF. */
-export function toCsv(rows: readonly (readonly CsvCell[])[]): string {
-  return rows.map((row) => row.map(csvField).join(',')).join('\r\n') + (rows.length > 0 ? '\r\n' : '');
 }
 
 /** Rows for `metrics.csv`: a header, then one row per run with its metrics (normalized returns). */

@@ -5,7 +5,8 @@
  */
 import { METRIC_NAMES, type ContinualMetrics, type ContinualResults, type Interval } from './types.ts';
 import { reportMethods, runsOf, taskReturns, CURVE_LEVEL } from './reportData.ts';
-import { type MetricIntervals, metricsOf, pairedDifferences, unadaptedMetricsOf } from './metrics.ts';
+import { type MetricIntervals, metricsOf, pairedDifferences, summaryRows, unadaptedMetricsOf } from './metrics.ts';
+import { toCsv } from '../io/csv.ts';
 import { Rng } from '../core/rng.ts';
 
 /** Display names of the metrics, in table order. */
@@ -208,13 +209,5 @@ const HOW_TO_READ = [
 
 /** metrics.csv: one row per method × metric, full precision. */
 export function metricsCsv(results: ContinualResults): string {
-  const quote = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const rows = ['method,metric,mean,lo,hi,level,n'];
-  for (const method of reportMethods(results)) {
-    for (const name of METRIC_NAMES) {
-      const iv = results.summary[method][name];
-      rows.push([quote(method), name, iv.mean, iv.lo, iv.hi, iv.level, iv.n].join(','));
-    }
-  }
-  return `${rows.join('\n')}\n`;
+  return toCsv(summaryRows(Object.fromEntries(reportMethods(results).map((m) => [m, results.summary[m]]))));
 }

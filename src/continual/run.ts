@@ -26,7 +26,8 @@ import { agemUpdate, clipNorm, erUpdate, l2Update } from '../../agents/replayBas
 import { ReplayMemory } from '../../agents/merMemory.ts';
 import { type ContinualConfig, checkContinual } from './config.ts';
 import { type ContinualMethod, type ContinualResults, MEMORY_METHODS, type SeedRun } from './types.ts';
-import { metricsRows, summarize, toCsv } from './metrics.ts';
+import { metricsRows, summarize } from './metrics.ts';
+import { toCsv } from '../io/csv.ts';
 import { writeReport, writeResults } from './report.ts';
 import { makeSamplerLanes, policySpecOf } from '../experiments/metaBatch.ts';
 import { type Measurer, adaptAndMeasure, behaviourLogp, disposeItem, offPolicyRows, replayItems, toTransitions } from './data.ts';

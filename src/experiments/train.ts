@@ -10,13 +10,14 @@ import { Rng } from '../core/rng.ts';
 import { ConfigError, HaltedError, NumericError, assertFinite } from '../core/errors.ts';
 import type { Config } from '../io/config.ts';
 import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
-import { JsonlLog, type MetricRecord } from '../io/jsonl.ts';
+import type { MetricRecord } from '../io/jsonl.ts';
+import { RunLogs } from '../io/runLogs.ts';
 import { createRunDir, envSlug, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
 import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
 
-export const METRICS_FILE = 'metrics.jsonl';
+export { METRICS_FILE } from '../io/runLogs.ts';
 
 export interface TrainOptions {
   /** Backend name in use (recorded in the run). */
@@ -62,9 +63,16 @@ export function newRunDir(cfg: Config, exp = 'maml-trpo'): string {
   return createRunDir(cfg.out, `${envSlug(cfg.env)}__${exp}__${cfg.seed}`);
 }
 
-export function toRecord(batch: number, m: BatchMetrics): MetricRecord {
+/** Totals carried across meta-batches (and resumes): env steps and training wall time. */
+export interface RunTotals {
+  envSteps: number;
+  wallSeconds: number;
+}
+
+export function toRecord(batch: number, m: BatchMetrics, totals?: RunTotals): MetricRecord {
   return {
     batch,
+    ...(totals ? { 'charts/env_steps_total': totals.envSteps, 'time/wall_s': totals.wallSeconds, 'time/unix': Date.now() / 1000 } : {}),
     'charts/return_before': m.returnBefore,
     'charts/return_after': m.returnAfter,
     'losses/kl': m.kl,
@@ -129,9 +137,16 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     }
     removeStaleTemporaries(runDir);
     writeRunConfig(runDir, cfg, [`metarl run config: valid --config input (metarl train --config ${join(runDir, 'config.yaml')})`, `backend in use: ${opts.backend}`]);
-    const log = new JsonlLog(join(runDir, METRICS_FILE));
     // Batches logged after the checkpoint are redone on resume: drop them so the series continues.
-    log.truncate((r) => (r.batch as number) < start.batch);
+    const logs = new RunLogs(runDir, (r) => (r.batch as number) < start.batch);
+    const before = logs.last();
+    // Runs logged before these totals existed: env steps summed, wall time from the phases' seconds.
+    const totals: RunTotals = {
+      envSteps: Number(before?.['charts/env_steps_total'] ?? logs.sum('charts/env_steps')),
+      wallSeconds: Number(before?.['time/wall_s'] ?? logs.sum('time/sampling_s') + logs.sum('time/inner_s') + logs.sum('time/outer_s')),
+    };
+    const wallAtStart = totals.wallSeconds;
+    const t0 = performance.now();
 
     const rng = new Rng(start.rng);
     let theta = start.theta;
@@ -164,7 +179,9 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
         }
         assertFinite(`parameters after meta-batch ${batch}`, next);
         theta = next;
-        log.append(toRecord(batch, metrics));
+        totals.envSteps += metrics.envSteps;
+        totals.wallSeconds = wallAtStart + (performance.now() - t0) / 1000;
+        logs.append(toRecord(batch, metrics, totals));
         batch += 1;
         opts.onBatch?.(batch, cfg.numBatches, metrics);
         rngAtBatch = rng.getState();
