@@ -20,6 +20,18 @@ function printEval(r: EvalResult, tasks: number): void {
   }
 }
 
+/** Tasks evaluated so far: rewritten in place on a TTY; in a log, a line at most every 10 s and at the end. */
+function evalProgress(): (done: number, total: number) => void {
+  let last = performance.now();
+  return (done, total) => {
+    if (process.stderr.isTTY) process.stderr.write(`  evaluated ${done}/${total} tasks\r`);
+    else if (done === total || performance.now() - last >= 10_000) {
+      process.stderr.write(`  evaluated ${done}/${total} tasks\n`);
+      last = performance.now();
+    }
+  };
+}
+
 /** `--step-sizes 0.1,0.05`: positive numbers, comma-separated. */
 export function stepSizes(v: string): number[] {
   const xs = v.split(',').map((x) => Number(x.trim()));
@@ -65,9 +77,9 @@ export async function runEval(opts: EvalFlags): Promise<EvalResult> {
     seed: opts.seed,
     stepSizes: opts.stepSizes,
     episodesPerTask: opts.episodes,
-    onProgress: (d, t) => process.stderr.write(`  evaluated ${d}/${t} tasks\r`),
+    onProgress: evalProgress(),
   });
-  process.stderr.write('\n');
+  if (process.stderr.isTTY) process.stderr.write('\n');
   const record = { env: ck.config.env, tasks: opts.tasks, taskSource: source, seed: opts.seed, batch: ck.batch, backend, ...r };
   // One file per setting, so evaluations with other settings never overwrite each other, and
   // eval.json for the latest (what the tables and the pretrained test read).

@@ -12,25 +12,56 @@ export function envCounters(s: BridgeStats): string {
   return `stops ${s.stops}, interrupted ${s.interruptedEpisodes}, reconnects ${s.reconnects}, rejected ${s.rejected}, clipped ${s.clippedActions}`;
 }
 
-export function progressReporter(label: string) {
+/** Plain (non-TTY) progress lines within a meta-batch come at most this often. */
+const QUIET_SECONDS = 10;
+
+/**
+ * Meta-training progress. On a TTY: a bar with the ETA, the last batch's returns and, during a
+ * batch, how many of its episodes are done; off a TTY (a log file): a line per meta-batch, and a
+ * line within a long meta-batch at most every 10 s, never a carriage return. The ETA counts the
+ * meta-batches this process ran (a resumed run's earlier ones took no time here).
+ */
+export function progressReporter(label: string, total: number) {
   const tty = Boolean(process.stderr.isTTY);
   const bar = tty
     ? new cliProgress.SingleBar(
-        { format: `${label} {bar} {value}/{total} | ETA {eta_formatted} | return before {before} after {after} | {secs}s/batch{env}`, hideCursor: true },
+        { format: `${label} {bar} {value}/{total} | ETA {eta} | return before {before} after {after} | {secs}s/batch{env}{within}`, hideCursor: true },
         cliProgress.Presets.shades_classic,
       )
     : null;
   let started = false;
+  let first: { batch: number; t: number } | null = null;
+  let lastLine = performance.now();
+  const payload = { before: '-', after: '-', secs: '-', env: '', eta: '-', within: '' };
+  const begin = (doneBefore: number) => {
+    if (first) return;
+    first = { batch: doneBefore, t: performance.now() };
+    if (bar && !started) bar.start(total, doneBefore, payload);
+    started = true;
+  };
   return {
-    update(done: number, total: number, m: BatchMetrics) {
-      const secs = (m.secondsSampling + m.secondsInner + m.secondsOuter).toFixed(1);
-      const payload = { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs, env: m.env ? ` | ${envCounters(m.env)}` : '' };
+    /** Episodes done within meta-batch `batch` (1-based) so far. */
+    episodes(batch: number, done: number, total: number) {
+      begin(batch - 1);
+      const within = ` | batch ${batch}: ${done}/${total} episodes`;
       if (bar) {
-        if (!started) bar.start(total, 0, payload);
-        started = true;
+        payload.within = within;
+        bar.update(batch - 1, payload);
+      } else if ((performance.now() - lastLine) / 1000 >= QUIET_SECONDS) {
+        process.stderr.write(`${label} ${batch}: ${done}/${total} episodes sampled\n`);
+        lastLine = performance.now();
+      }
+    },
+    update(done: number, m: BatchMetrics) {
+      begin(done - 1);
+      const ran = done - first!.batch;
+      const eta = ((performance.now() - first!.t) / 1000 / Math.max(ran, 1)) * (total - done);
+      Object.assign(payload, { before: m.returnBefore.toFixed(1), after: m.returnAfter.toFixed(1), secs: (m.secondsSampling + m.secondsInner + m.secondsOuter).toFixed(1), env: m.env ? ` | ${envCounters(m.env)}` : '', eta: formatDuration(eta), within: '' });
+      if (bar) {
         bar.update(done, payload);
       } else {
-        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${secs} s)${m.env ? `; ${envCounters(m.env)}` : ''}\n`);
+        process.stderr.write(`${label} ${done}/${total}: return before ${payload.before} after ${payload.after} (${payload.secs} s, ETA ${payload.eta})${m.env ? `; ${envCounters(m.env)}` : ''}\n`);
+        lastLine = performance.now();
       }
     },
     stop() {

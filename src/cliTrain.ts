@@ -86,7 +86,7 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
   ]);
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${describeBackend(backend)}\n`);
-  const progress = progressReporter('meta-training');
+  const progress = progressReporter('meta-training', flags.numBatches ?? cfg.numBatches);
   const stop = interruptFlag();
   try {
     const r = await train(cfg, {
@@ -95,9 +95,10 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
       resume: resumed ? { numBatches: flags.numBatches, workers: flags.workers, backend: flags.backend as Config['backend'] | undefined, bridge: bridge && resolveConfig('pytorch-maml-rl', { bridge: resumed.config.bridge }, { bridge }).bridge } : undefined,
       initDir: flags.init,
       log: (line) => process.stderr.write(`${line}\n`),
-      onBatch: (b, total, m) => progress.update(b, total, m),
-      // Robots and remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
-      onEpisodes: envKind(cfg.env) === 'builtin' ? undefined : episodeProgress(flags.numBatches ?? cfg.numBatches),
+      onBatch: (b, _total, m) => progress.update(b, m),
+      // Simulators in this process: within the bar (or a line every 10 s in a log); robots and
+      // remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
+      onEpisodes: envKind(cfg.env) === 'builtin' ? (b, done, total) => progress.episodes(b, done, total) : episodeProgress(flags.numBatches ?? cfg.numBatches),
       signal: stop.signal,
     });
     progress.stop();

@@ -45,6 +45,8 @@ describe('metarl command line', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0].startsWith(out)).toBe(true);
+    expect(r.stderr).toMatch(/^meta-training 1\/1: return before -?\d+\.\d after -?\d+\.\d \(\d+\.\d s, ETA 0s\)$/m);
+    expect(r.stderr).not.toContain('\r'); // a log file gets plain lines
     expect(existsSync(join(lines[0], 'checkpoint.json'))).toBe(true);
   });
 

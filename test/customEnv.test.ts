@@ -109,6 +109,8 @@ describe('--env-module', () => {
     const ev = cli(['eval', '--run', runs[0], '--tasks', '3', '--steps', '1', '--backend', 'wasm'], {}, tmpdir());
     expect(ev.status, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(/after 1 step/);
+    expect(ev.stderr).toMatch(/^ {2}evaluated 3\/3 tasks$/m);
+    expect(ev.stderr).not.toContain('\r');
     const re = cli(['train', '--resume', runs[0], '--num-batches', '3', '--backend', 'wasm'], {}, tmpdir());
     expect(re.status, re.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(runs[0], 'checkpoint.json'), 'utf8')).batch).toBe(3);
