@@ -77,7 +77,7 @@ function tempDir(): string {
 }
 afterAll(() => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const PLOT_NAMES = ['returns', 'metrics', ...METHODS.map((m) => `rmatrix-${m}`)];
+const PLOT_NAMES = ['returns', 'metrics', ...METHODS.map((m) => `rmatrix-${m}`), ...METHODS.filter((m) => m !== 'frozen').map((m) => `rdiff-${m}`)];
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 function distinctColours(pixels: Buffer): number {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { metricBarsChart, rMatrixChart, renderSvg, returnsChart, svgToPng, type CurvePoint, type MatrixCell, type MetricBar, type TopLevelSpec } from '../io/plots.ts';
 import type { ContinualResults } from './types.ts';
 import { CURVE_LEVEL, InvalidResultsError, meanNormalizedR, reportMethods, runsOf, seedCount, taskReturns, validateResults } from './reportData.ts';
-import { METRIC_LABELS, metricsCsv, metricsSubtitle, reportMarkdown, rMatrixPlotName } from './reportText.ts';
+import { METRIC_LABELS, MIN_SEEDS_FOR_CI, metricsCsv, metricsSubtitle, reportMarkdown, rDiffPlotName, rMatrixPlotName } from './reportText.ts';
 
 export const RESULTS_FILE = 'results.json';
 export const REPORT_FILE = 'report.md';
@@ -84,18 +84,32 @@ export function reportCharts(results: ContinualResults): Map<string, TopLevelSpe
   if (clash) throw new InvalidResultsError(`two method names give the same plot file ${clash}; rename one (only letters, digits, '.', '_' and '-' are kept)`);
   const matrices = methods.map((m) => meanNormalizedR(results, m));
   const values = matrices.flat(2);
-  // One colour scale for all methods, always covering random (0) … oracle (1), so heatmaps compare.
-  const domain: [number, number] = [Math.min(0, ...values), Math.max(1, ...values)];
+  // One colour scale for all methods, spanning the values drawn (values in 0.86–1.0 get the whole
+  // scale, not its top seventh), so that heatmaps compare and differences show.
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const domain: [number, number] = hi > lo ? [lo, hi] : [lo - 0.5, hi + 0.5];
+  const cellsOf = (m: number[][]): MatrixCell[] => m.flatMap((row, i) => row.map((value, j) => ({ row: i + 1, col: j + 1, value })));
   methods.forEach((method, k) => {
     const n = runsOf(results, method).length;
-    const cells: MatrixCell[] = matrices[k].flatMap((row, i) => row.map((value, j) => ({ row: i + 1, col: j + 1, value })));
-    charts.set(rMatrixPlotName(method), rMatrixChart(cells, { title: `R matrix: ${method}`, subtitle: `normalized return, mean over ${n} seed${n === 1 ? '' : 's'}`, domain, legendTitle: 'normalized R' }));
+    charts.set(rMatrixPlotName(method), rMatrixChart(cellsOf(matrices[k]), { title: `R matrix: ${method}`, subtitle: `normalized return, mean over ${n} seed${n === 1 ? '' : 's'}`, domain, legendTitle: 'normalized R' }));
   });
+  // Each method minus frozen (which cannot forget), cell by cell: what the method's updates did.
+  const f = methods.indexOf('frozen');
+  if (f >= 0) {
+    const diffs = methods.map((_, k) => matrices[k].map((row, i) => row.map((v, j) => v - matrices[f][i][j])));
+    const reach = Math.max(1e-9, ...diffs.filter((_, k) => k !== f).flat(2).map(Math.abs));
+    methods.forEach((method, k) => {
+      if (k === f) return;
+      charts.set(rDiffPlotName(method), rMatrixChart(cellsOf(diffs[k]), { title: `R matrix: ${method} − frozen`, subtitle: 'difference of normalized returns, mean over seeds (orange: better than frozen)', domain: [-reach, reach], legendTitle: 'R − R(frozen)', scheme: 'diverging' }));
+    });
+  }
 
   const bars: MetricBar[] = methods.flatMap((method) =>
     PLOTTED_METRICS.map((name) => {
-      const { mean, lo, hi } = results.summary[method][name];
-      return { method, metric: METRIC_LABELS[name], mean, lo, hi };
+      const { mean, lo, hi, n } = results.summary[method][name];
+      // Below MIN_SEEDS_FOR_CI the interval is not shown (see reportText.ts).
+      return n < MIN_SEEDS_FOR_CI ? { method, metric: METRIC_LABELS[name], mean, lo: mean, hi: mean } : { method, metric: METRIC_LABELS[name], mean, lo, hi };
     }),
   );
   charts.set('metrics', metricBarsChart(bars, { methods, metrics: PLOTTED_METRICS.map((n) => METRIC_LABELS[n]), title: 'Continual-learning metrics', subtitle: metricsSubtitle(results), yTitle: 'normalized value' }));

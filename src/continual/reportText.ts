@@ -83,6 +83,11 @@ export function rMatrixPlotName(method: string): string {
   return `rmatrix-${method.replace(/[^A-Za-z0-9._-]/g, '_')}`;
 }
 
+/** File name of a method's difference-to-frozen R matrix plot. */
+export function rDiffPlotName(method: string): string {
+  return `rdiff-${method.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+}
+
 /** One line per task, e.g. `velocity=0.4` for `{ velocity: 0.4 }`; other JSON is printed as JSON. */
 export function describeTask(task: unknown): string {
   const short = (v: unknown): string => (typeof v === 'number' ? String(Number(v.toFixed(3))) : JSON.stringify(v));
@@ -103,6 +108,8 @@ function intervalNote(results: ContinualResults): string {
 }
 
 export function metricsSubtitle(results: ContinualResults): string {
+  const n = Math.min(...Object.values(results.summary).map((m) => m.acc.n));
+  if (n < MIN_SEEDS_FOR_CI) return `on normalized returns; mean over ${n} seed${n === 1 ? '' : 's'} (no interval below ${MIN_SEEDS_FOR_CI} seeds)`;
   return `on normalized returns; mean over seeds and ${intervalNote(results)}`;
 }
 
@@ -153,6 +160,10 @@ export function reportMarkdown(results: ContinualResults, plotsDir: string): str
   lines.push('## R matrices', '');
   lines.push('Normalized return on task j (column) after training through task i (row), mean over seeds. Below the diagonal: memory of past tasks; diagonal: learning; above: transfer to tasks not yet seen. Colours share one scale across methods.', '');
   for (const method of methods) lines.push(`### ${method}`, '', `![R matrix of ${method}](${plotsDir}/${rMatrixPlotName(method)}.png)`, '');
+  if (methods.includes('frozen') && methods.length > 1) {
+    lines.push('## Against frozen', '', 'Each method\'s R minus frozen\'s, cell by cell (frozen never changes θ, so it cannot forget): orange cells are tasks the method does better on than the starting policy at that point, blue cells worse.', '');
+    for (const method of methods.filter((m) => m !== 'frozen')) lines.push(`![R matrix of ${method} minus frozen](${plotsDir}/${rDiffPlotName(method)}.png)`, '');
+  }
 
   lines.push(...HOW_TO_READ, '');
   lines.push('## Files', '');

@@ -206,6 +206,8 @@ export interface MatrixChartOptions {
   /** Colour scale domain, shared by all methods' heatmaps so their colours compare. */
   domain: [number, number];
   legendTitle: string;
+  /** viridis (default) for values; diverging (blue–orange, white at 0) for differences. */
+  scheme?: 'viridis' | 'diverging';
 }
 
 /** Heatmap of a square matrix (viridis), with the values printed in the cells while they fit. */
@@ -213,17 +215,22 @@ export function rMatrixChart(cells: MatrixCell[], opts: MatrixChartOptions): Top
   if (cells.length === 0) throw new Error('rMatrixChart: no cells to draw');
   const size = Math.max(...cells.map((c) => Math.max(c.row, c.col)));
   const cellPx = Math.max(18, Math.min(48, Math.floor(480 / size)));
-  // Viridis is dark below its middle: print white there and black above so the numbers stay legible.
+  // Viridis is dark below its middle: print white there and black above so the numbers stay
+  // legible. The diverging scale is light around 0 and dark at both ends.
   const middle = (opts.domain[0] + opts.domain[1]) / 2;
+  const span = opts.domain[1] - opts.domain[0];
+  const diverging = opts.scheme === 'diverging';
+  const scale = diverging ? { scheme: 'blueorange', domain: [opts.domain[0], 0, opts.domain[1]], clamp: true } : { scheme: 'viridis', domain: opts.domain, clamp: true };
   const cellColours = {
     mark: { type: 'rect' },
-    encoding: { color: { field: 'value', type: 'quantitative', title: opts.legendTitle, scale: { scheme: 'viridis', domain: opts.domain, clamp: true } } },
+    encoding: { color: { field: 'value', type: 'quantitative', title: opts.legendTitle, scale } },
   } as const;
+  const darkText = diverging ? `abs(datum.value) > ${0.35 * span}` : `datum.value < ${middle}`;
   const cellNumbers = {
     mark: { type: 'text', fontSize: 10 },
     encoding: {
       text: { field: 'value', type: 'quantitative', format: '.2f' },
-      color: { condition: { test: `datum.value < ${middle}`, value: 'white' }, value: 'black' },
+      color: { condition: { test: darkText, value: 'white' }, value: 'black' },
     },
   } as const;
   const order = Array.from({ length: size }, (_, i) => i + 1);
@@ -262,34 +269,36 @@ export interface MetricBarsOptions {
 }
 
 /** Grouped bars (one group per metric, one bar per method) with lo…hi error bars and a zero line. */
+/**
+ * One panel per metric, each with its own y axis (ACC near 0.9 and BWT near 0.01 cannot share
+ * one), bars per method with their intervals, and a rule at 0.
+ */
 export function metricBarsChart(bars: MetricBar[], opts: MetricBarsOptions): TopLevelSpec {
-  const x = { field: 'metric', type: 'nominal', sort: opts.metrics, title: null, axis: { labelAngle: 0, labelFontSize: 12 } } as const;
-  const xOffset = { field: 'method', type: 'nominal', sort: opts.methods } as const;
+  const x = { field: 'method', type: 'nominal', sort: opts.methods, title: null, axis: { labels: false, ticks: false } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: chartTitle(opts),
     config: BASE_CONFIG,
-    width: Math.max(360, opts.metrics.length * (opts.methods.length * 16 + 24)),
-    height: 260,
-    layer: [
-      {
-        data: { values: bars },
-        mark: { type: 'bar' },
-        encoding: {
-          x,
-          xOffset,
-          y: { field: 'mean', type: 'quantitative', title: opts.yTitle },
-          color: { field: 'method', type: 'nominal', title: 'method', scale: methodScale(opts.methods), sort: opts.methods },
+    data: { values: bars },
+    facet: { column: { field: 'metric', type: 'nominal', sort: opts.metrics, title: null, header: { labelFontSize: 12 } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: Math.max(60, opts.methods.length * 18),
+      height: 220,
+      layer: [
+        {
+          mark: { type: 'bar' },
+          encoding: {
+            x,
+            y: { field: 'mean', type: 'quantitative', title: opts.yTitle, scale: { zero: true } },
+            color: { field: 'method', type: 'nominal', title: 'method', scale: methodScale(opts.methods), sort: opts.methods },
+          },
         },
-      },
-      {
-        data: { values: bars },
-        mark: { type: 'rule', color: '#222222', strokeWidth: 1.5 },
-        encoding: { x, xOffset, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } },
-      },
-      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#555555' }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
-    ],
-  };
+        { mark: { type: 'rule', color: '#222222', strokeWidth: 1.5 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+        { mark: { type: 'rule', color: '#555555' }, encoding: { y: { datum: 0 } } },
+      ],
+    },
+  } as TopLevelSpec;
 }
 
 export function chartTitle(opts: { title: string; subtitle?: string }): { text: string; subtitle?: string } {
