@@ -56,6 +56,7 @@ export function buildProgram(): Command {
       .option('--print-config', 'print the resolved config as YAML (valid --config input) and exit')
       .option('--env-module <file>', 'a .ts or .js file that registers your own env with register() (docs/custom-envs.md); then --env <its name>')
       .option('--seed <n>', 'random seed', num('--seed'))
+      .option('--seeds <list>', 'one run per seed (1,2,3 or 1-5) in one group folder; then metarl plot GROUP/* draws mean and interval')
       .option('--out <dir>', 'folder for run folders (default runs)')
       .option('--resume <dir>', 'continue the run in this folder from its last checkpoint')
       .option('--init <run>', 'start from this run\'s meta-parameters (e.g. pretrained/navigation) instead of a random init')
@@ -70,8 +71,9 @@ export function buildProgram(): Command {
       .option('--token <secret>', 'bridge: the shared secret itself (visible in the process list: prefer --token-file or METARL_TOKEN)')
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
       .action(async function (this: Command, flags: TrainFlags) {
-        const { runTrain } = await import('./cliTrain.ts');
-        const r = await runTrain(envDefault === null ? { ...flags, env: 'serve' } : flags, this);
+        const { runSeeds, runTrain } = await import('./cliTrain.ts');
+        const given = envDefault === null ? { ...flags, env: 'serve' } : flags;
+        const r = given.seeds !== undefined ? await runSeeds({ ...given, seeds: given.seeds }, this) : await runTrain(given, this);
         if (r.stopped) process.exitCode = 130;
       });
   };

@@ -10,7 +10,7 @@ import { ConfigError } from './core/errors.ts';
 import { type Config, parseSetting, readConfigFile, resolveConfig } from './io/config.ts';
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
-import { prepareOut } from './io/runDir.ts';
+import { createRunDir, envSlug, prepareOut } from './io/runDir.ts';
 import { CONTINUAL_DEFAULTS, validateContinual } from './continual/config.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +21,11 @@ export interface TrainFlags {
   config?: string;
   set?: string[];
   printConfig?: boolean;
+  /** With printConfig: resolve and check only, print nothing. */
+  quiet?: boolean;
   envModule?: string;
   seed?: number;
+  seeds?: string;
   out?: string;
   resume?: string;
   init?: string;
@@ -74,7 +77,7 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
     bridge,
   });
   if (flags.printConfig) {
-    process.stdout.write(toYaml(withoutSecrets(cfg)));
+    if (!flags.quiet) process.stdout.write(toYaml(withoutSecrets(cfg)));
     return { runDir: '', cfg, theta: new Float32Array(0), stopped: false };
   }
   if (!resumed) prepareOut(cfg.out); // before the backend and the env: a bad --out fails at once
@@ -109,4 +112,36 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
     progress.stop();
     stop.dispose();
   }
+}
+
+/** `--seeds 1,2,3` or `--seeds 1-5`: distinct whole numbers ≥ 0. */
+export function parseSeeds(text: string): number[] {
+  const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
+  const seeds = range ? Array.from({ length: Math.max(0, Number(range[2]) - Number(range[1]) + 1) }, (_, i) => Number(range[1]) + i) : text.split(',').map((x) => (x.trim() === '' ? NaN : Number(x.trim())));
+  if (seeds.length === 0 || !seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new ConfigError('--seeds', `expected whole numbers ≥ 0 separated by commas (1,2,3) or a range (1-5), got '${text}'`);
+  if (new Set(seeds).size !== seeds.length) throw new ConfigError('--seeds', `repeated seed in '${text}'`);
+  return seeds;
+}
+
+/**
+ * `metarl train --seeds 1,2,3`: one run per seed, one after another, in one group folder
+ * `{out}/{env}__maml-trpo__seeds-1-2-3__{time}/`, so that `metarl plot GROUP/*` draws their mean
+ * and interval. Prints each run folder on stdout as it finishes. A stop request ends the group
+ * after the run in progress has checkpointed.
+ */
+export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Command): Promise<{ runDirs: string[]; stopped: boolean }> {
+  if (flags.seed !== undefined) throw new ConfigError('--seeds', 'give --seed or --seeds, not both');
+  if (flags.resume !== undefined) throw new ConfigError('--seeds', 'a group is resumed run by run: metarl train --resume GROUP/RUN');
+  const seeds = parseSeeds(flags.seeds);
+  // Resolve once (the seed aside) so that a bad flag fails before the first run starts.
+  const probe = await runTrain({ ...flags, seed: seeds[0], printConfig: true, quiet: true }, cmd);
+  const group = createRunDir(probe.cfg.out, `${envSlug(probe.cfg.env)}__maml-trpo__seeds-${seeds.join('-')}`);
+  const runDirs: string[] = [];
+  for (const seed of seeds) {
+    process.stderr.write(`seed ${seed} (${runDirs.length + 1} of ${seeds.length}) in ${group}\n`);
+    const r = await runTrain({ ...flags, seed, out: group }, cmd);
+    if (r.runDir) runDirs.push(r.runDir);
+    if (r.stopped) return { runDirs, stopped: true };
+  }
+  return { runDirs, stopped: false };
 }

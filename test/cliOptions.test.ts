@@ -96,6 +96,21 @@ describe('metarl command line', () => {
     expect(() => parseRosConfig({ ...robot, rateHz: 5 })).toThrow(/^rate_hz: given twice, as rate_hz and rateHz; keep one$/);
   });
 
+  it('--seeds runs one run per seed into one group folder, prints each, and plot draws the group', () => {
+    const out = mkdtempSync(join(tmpdir(), 'metarl-seeds-'));
+    const r = cli('train', '--preset', 'quick', '--seeds', '1-2', '--num-batches', '1', '--set', 'metaBatchSize=2', '--set', 'episodesPerTask=2', '--set', 'horizon=20', '--backend', 'wasm', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const runs = r.stdout.trim().split('\n');
+    expect(runs).toHaveLength(2);
+    expect(runs[0]).toMatch(/navigation__maml-trpo__seeds-1-2__\d{8}T\d{6}\/navigation__maml-trpo__1__/);
+    expect(runs[1]).toMatch(/navigation__maml-trpo__seeds-1-2__\d{8}T\d{6}\/navigation__maml-trpo__2__/);
+    const p = cli('plot', ...runs, '--out', join(out, 'figures'));
+    expect(p.status, p.stderr).toBe(0);
+    expect(existsSync(join(out, 'figures', 'training-returns.png'))).toBe(true);
+    expect(lastError(cli('train', '--seeds', '1,1', '--print-config'))).toMatch(/^error: --seeds: repeated seed in '1,1'$/);
+    expect(lastError(cli('train', '--seed', '3', '--seeds', '1,2'))).toMatch(/^error: --seeds: give --seed or --seeds, not both$/);
+  });
+
   it('parseSetting builds nested objects and refuses a bad path', () => {
     expect(parseSetting('bridge.port=9000', parseSetting('hidden=[8]'))).toEqual({ hidden: [8], bridge: { port: 9000 } });
     expect(() => parseSetting('a..b=1')).toThrow(/^--set: 'a\.\.b' is not a field path/);
