@@ -118,6 +118,7 @@ export function buildProgram(): Command {
     .description('draw figures (SVG, PNG) of run folders: a continual run\'s report from its results.json, or meta-training curves (metrics.jsonl) and the adaptation evaluation (eval.json) of training runs')
     .argument('<runs...>', 'a continual run folder, or one or more training run folders (several: seeds of one setting)')
     .option('--out <dir>', 'folder for the figures of training runs (default RUN/plots; required with several runs)')
+    .option('--trajectories', 'navigation runs: also draw the mean policy\'s paths to four goals before and after 1–3 adaptation steps (the MAML paper\'s Fig. 2; needs the backend, takes seconds)')
     .addHelpText(
       'after',
       [
@@ -131,7 +132,7 @@ export function buildProgram(): Command {
         'every run has reached; the adaptation figure has one series per run.',
       ].join('\n'),
     )
-    .action(async (runs: string[], o: { out?: string }) => {
+    .action(async (runs: string[], o: { out?: string; trajectories?: boolean }) => {
       const { plotKind, plotTrainingRuns } = await import('./experiments/trainingFigures.ts');
       if (plotKind(runs, o.out) === 'continual') {
         const { plotRun } = await import('./continual/report.ts');
@@ -140,6 +141,14 @@ export function buildProgram(): Command {
         return;
       }
       for (const path of await plotTrainingRuns(runs, o.out)) console.log(`wrote ${path}`);
+      if (o.trajectories) {
+        const [{ loadRunCheckpoint }, { initBackend }, { plotTrajectories }, { join }] = await Promise.all([import('./io/checkpoint.ts'), import('./tensor/backend.ts'), import('./experiments/trajectories.ts'), import('node:path')]);
+        for (const run of runs) {
+          const ck = loadRunCheckpoint(run, 'run');
+          await initBackend(ck.config.backend);
+          for (const path of await plotTrajectories(ck, runs.length === 1 ? (o.out ?? join(run, 'plots')) : join(o.out!, `trajectories-${run.replace(/[^A-Za-z0-9._-]+/g, '_')}`))) console.log(`wrote ${path}`);
+        }
+      }
     });
 
   program

@@ -23,6 +23,8 @@ export interface EvalOptions {
   taskList?: unknown[];
   seed: number;
   onProgress?: (done: number, total: number) => void;
+  /** The parameters each task is sampled with at step s (0: θ itself), for figures. */
+  onParams?: (step: number, tasks: unknown[], params: Float32Array[]) => void;
 }
 
 export interface EvalResult {
@@ -62,6 +64,7 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
       const padded = tasks.concat(Array.from({ length: chunk - tasks.length }, () => tasks[0]));
       let params: Float32Array[] = padded.map(() => theta);
       for (let s = 0; s <= o.steps; s++) {
+        o.onParams?.(s, tasks, params.slice(0, tasks.length));
         const eps = await sampleEpisodes({ lanes: learner.lanes, spec: learner.spec, episodesPerTask: M }, padded, params, rng);
         const ret = eps.episodeReturns();
         for (let j = 0; j < tasks.length; j++) {
