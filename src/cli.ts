@@ -3,6 +3,7 @@
  *   metarl train --env navigation [--preset P] [--config f.yaml] [--seed N] [--out DIR] [--resume DIR]
  *   metarl eval --run DIR [--tasks 100] [--steps 3] [--step-sizes a,b] [--task-source paper|sampled]
  *   metarl plot RUN [RUN...] [--out DIR]
+ *   metarl dashboard [RUN...] [--host H] [--port P] [--token-file F]
  *   metarl quickstart            (what `npm start` runs: a short training, then an evaluation)
  * Exit codes: 0 done, 2 invalid input, 3 numerical failure (NaN/Inf), 130 interrupted, 1 other.
  */
@@ -69,6 +70,8 @@ export function buildProgram(): Command {
       .option('--action-scale <s>', 'the policy acts in [-s, s], mapped onto the env\'s control range', num('--action-scale'))
       .option('--token-file <file>', 'bridge: file whose first line is the shared secret the simulator must present (or set METARL_TOKEN); never written to the run folder')
       .option('--token <secret>', 'bridge: the shared secret itself (visible in the process list: prefer --token-file or METARL_TOKEN)')
+      .option('--dashboard', 'serve a live dashboard of this run on 127.0.0.1 (URL on stderr; it ends with the run; docs/dashboard.md)')
+      .option('--dashboard-port <n>', 'port of --dashboard (default 0: any free port)', num('--dashboard-port'))
       .addHelpText('after', `\nConfig fields (YAML keys):\n${describeFields()}`)
       .action(async function (this: Command, flags: TrainFlags) {
         const { runSeeds, runTrain } = await import('./cliTrain.ts');
@@ -149,6 +152,18 @@ export function buildProgram(): Command {
           for (const path of await plotTrajectories(ck, runs.length === 1 ? (o.out ?? join(run, 'plots')) : join(o.out!, `trajectories-${run.replace(/[^A-Za-z0-9._-]+/g, '_')}`))) console.log(`wrote ${path}`);
         }
       }
+    });
+
+  program
+    .command('dashboard')
+    .description('live dashboard of run folders in a browser: training curves, the continual R matrix, adaptation on the navigation plane, env counters (docs/dashboard.md)')
+    .argument('[runs...]', 'training or continual run folders (default: the run folders under ./runs)')
+    .option('--host <addr>', 'interface to bind (default 127.0.0.1: this machine only; any other needs a token)')
+    .option('--port <n>', 'port (default 8766; 0 = any free port)', num('--port'))
+    .option('--token-file <file>', 'file whose first line is the token the page must present when --host is not loopback (or set METARL_TOKEN)')
+    .action(async (runs: string[], o: { host?: string; port?: number; tokenFile?: string }) => {
+      const { dashboardCommand } = await import('./dashboard/command.ts');
+      await dashboardCommand(runs, o);
     });
 
   program

@@ -40,6 +40,9 @@ export interface TrainFlags {
   port?: number;
   token?: string;
   tokenFile?: string;
+  /** Serve a live dashboard of the run (src/dashboard/), on `dashboardPort` (default 0: any free port). */
+  dashboard?: boolean;
+  dashboardPort?: number;
 }
 
 /** Flags that would change what a resumed run computes: it takes them from its folder instead. */
@@ -89,8 +92,12 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
   ]);
   const backend = await initBackend(cfg.backend);
   process.stderr.write(`backend: ${describeBackend(backend)}\n`);
+  // A dashboard beside the run (its stop button stops this run as Ctrl-C does); ends with the run.
+  const dash = flags.dashboard ? await import('./dashboard/command.ts') : undefined;
+  const dashboard = await dash?.startTrainDashboard({ out: cfg.out, env: cfg.env, seed: cfg.seed, runDir: flags.resume, port: flags.dashboardPort, log: (line) => process.stderr.write(`${line}\n`) });
   const progress = progressReporter('meta-training', flags.numBatches ?? cfg.numBatches);
   const stop = interruptFlag();
+  const signal = dash && dashboard ? dash.eitherSignal(stop.signal, dashboard.stopSignal) : stop.signal;
   try {
     const r = await train(cfg, {
       backend,
@@ -102,7 +109,7 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
       // Simulators in this process: within the bar (or a line every 10 s in a log); robots and
       // remote simulators: a line per round of episodes (a robot's meta-batch takes minutes).
       onEpisodes: envKind(cfg.env) === 'builtin' ? (b, done, total) => progress.episodes(b, done, total) : episodeProgress(flags.numBatches ?? cfg.numBatches),
-      signal: stop.signal,
+      signal,
     });
     progress.stop();
     process.stderr.write(`${r.stopped ? 'stopped' : 'done'} after ${r.batchesDone} meta-batches; run folder ${r.runDir}\n`);
@@ -111,6 +118,7 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
   } finally {
     progress.stop();
     stop.dispose();
+    await dashboard?.close();
   }
 }
 
