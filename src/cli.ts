@@ -65,7 +65,7 @@ export function buildProgram(): Command {
       .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
       .option('--first-order', 'first-order MAML (no second-order terms)')
       .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
-      .option('--workers <n>', 'worker threads (0 = main thread; cheetah default: one per core)', num('--workers'))
+      .option('--workers <n>', 'worker threads (0 = main thread; built-in envs default: one per core, or METARL_WORKERS)', num('--workers'))
       .option('--model-file <file>', 'MJCF file replacing the built-in half-cheetah model')
       .option('--action-scale <s>', 'the policy acts in [-s, s], mapped onto the env\'s control range', num('--action-scale'))
       .option('--token-file <file>', 'bridge: file whose first line is the shared secret the simulator must present (or set METARL_TOKEN); never written to the run folder')

@@ -22,10 +22,28 @@ describe('config', () => {
     expect(cfg.out).toBe(PRESETS.paper.out);
   });
 
+  it('puts built-in envs on one worker thread per core, or METARL_WORKERS; robots and other envs in the main thread', () => {
+    const saved = process.env.METARL_WORKERS;
+    try {
+      delete process.env.METARL_WORKERS;
+      expect(resolveConfig('pytorch-maml-rl', {}, { env: 'navigation' }).workers).toBe(availableParallelism());
+      expect(resolveConfig('paper', {}, { env: 'cheetah-direction' }).workers).toBe(availableParallelism());
+      expect(resolveConfig('robot', {}, { env: 'navigation' }).workers).toBe(0);
+      expect(resolveConfig('pytorch-maml-rl', {}, { env: 'ws://127.0.0.1:8765' }).workers).toBe(0);
+      process.env.METARL_WORKERS = '3';
+      expect(resolveConfig('quick', {}, { env: 'navigation' }).workers).toBe(3);
+      process.env.METARL_WORKERS = 'many';
+      expect(() => resolveConfig('quick', {})).toThrow(/^METARL_WORKERS: expected a whole number ≥ 0, got 'many'$/);
+    } finally {
+      if (saved === undefined) delete process.env.METARL_WORKERS;
+      else process.env.METARL_WORKERS = saved;
+    }
+  });
+
   it('adapts presets to the half-cheetah tasks (40 tasks; horizon 200 in the paper, 100 in pytorch-maml-rl; worker sampling)', () => {
     const paper = resolveConfig('paper', {}, { env: 'cheetah-velocity' });
     expect([paper.metaBatchSize, paper.horizon, paper.hidden, paper.activation]).toEqual([40, 200, [100, 100], 'relu']);
-    expect(paper.workers).toBe(availableParallelism());
+    expect(paper.workers).toBe(0); // METARL_WORKERS=0 in the test suite (vitest.config.ts)
     const pmr = resolveConfig('pytorch-maml-rl', { env: 'cheetah-direction' });
     expect([pmr.metaBatchSize, pmr.horizon, pmr.hidden]).toEqual([40, 100, [64, 64]]);
     // Each preset wraps the env as its source does (REFERENCE §1–2).
