@@ -16,7 +16,10 @@ describe('secrets', () => {
     const cfg = resolveConfig('quick', { numBatches: 1, metaBatchSize: 2, episodesPerTask: 2, horizon: 10, out, bridge: { token: SECRET } });
     expect(cfg.bridge.token).toBe(SECRET);
     const r = await train(cfg, { backend: 'wasm' });
-    for (const f of readdirSync(r.runDir)) expect(readFileSync(join(r.runDir, f), 'utf8')).not.toContain(SECRET);
+    // Every file of the folder, sub-folders (tb/ event files) included.
+    const files = readdirSync(r.runDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(files.map((e) => e.name)).toEqual(expect.arrayContaining(['config.yaml', 'metrics.csv']));
+    for (const e of files) expect(readFileSync(join(e.parentPath, e.name)).toString('latin1'), e.name).not.toContain(SECRET);
     expect(readFileSync(join(r.runDir, 'config.yaml'), 'utf8')).toMatch(/# bridge\.token: not saved \(a secret\); give it again with --token-file FILE or METARL_TOKEN/);
     expect(loadCheckpoint(r.runDir).config.bridge.token).toBeUndefined();
     expect(resolveConfig('pytorch-maml-rl', readConfigFile(join(r.runDir, 'config.yaml'))).bridge.token).toBeUndefined();
