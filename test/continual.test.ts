@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/tensor/backend.ts';
 import { resolveConfig } from '../src/io/config.ts';
-import { CONTINUAL_DEFAULTS, type ContinualConfig } from '../src/continual/config.ts';
+import { CONTINUAL_DEFAULTS, type ContinualConfig, oracleMode } from '../src/continual/config.ts';
 import { openEnvSource } from '../src/experiments/envSource.ts';
 import { policySpecOf } from '../src/experiments/metaBatch.ts';
 import { type TaskRecord, fillOracle, runSeed } from '../src/continual/run.ts';
@@ -50,24 +50,25 @@ describe('continual runner', () => {
     expect(frozen.R[0]).not.toEqual(online.R[0]);
     expect(records.filter((r) => r.method === 'mer').at(-1)!.memorySize).toBeGreaterThan(0);
     expect(records.filter((r) => r.method === 'online').every((r) => r.memorySize === 0)).toBe(true);
-    // The fixed oracle is measured before the methods: the same for all, at least b_j and random_j + 1.
-    for (const r of runs) expect(r.oracle).toEqual(runs[0].oracle);
-    for (let j = 0; j < 4; j++) expect(runs[0].oracle[j]).toBeGreaterThanOrEqual(Math.max(runs[0].b[j], runs[0].random[j] + 1));
-    fillOracle(runs); // best-seen
+    // A fresh θ_0 (no init): the oracle is best-seen, filled from all the methods' runs.
+    expect(runs[0].oracle).toEqual([]);
+    fillOracle(runs);
     for (const r of runs) for (let j = 0; j < 4; j++) expect(r.oracle[j]).toBeGreaterThanOrEqual(Math.max(...r.R.map((row) => row[j])));
   }, 120_000);
 
   it('a method\'s metrics do not depend on which other methods ran (fixed oracle); evalUnadapted keeps R0', async () => {
-    const alone = await runOnce(3, { ...c, methods: ['frozen'], evalUnadapted: true });
-    const withOthers = await runOnce(3, { ...c, methods: ['frozen', 'online'], evalUnadapted: true });
+    const alone = await runOnce(3, { ...c, methods: ['frozen'], evalUnadapted: true, oracle: 'fixed' });
+    const withOthers = await runOnce(3, { ...c, methods: ['frozen', 'online'], evalUnadapted: true, oracle: 'fixed' });
     expect(withOthers.runs[0]).toEqual(alone.runs[0]);
     const { R0, b0 } = alone.runs[0];
     expect(R0).toHaveLength(4);
     expect(R0!.every((row) => row.length === 4 && row.every(Number.isFinite))).toBe(true);
     expect(b0).toHaveLength(4);
     expect(R0).not.toEqual(alone.runs[0].R); // before vs after the adaptation step of the same evaluation
-    const best: ContinualConfig = { ...c, methods: ['frozen'], oracle: 'best-seen' };
-    expect((await runOnce(3, best)).runs[0].oracle).toEqual([]); // filled later, from all the methods' runs
+    // The fixed oracle is measured before the methods: at least b_j and random_j + 1.
+    for (let j = 0; j < 4; j++) expect(alone.runs[0].oracle[j]).toBeGreaterThanOrEqual(Math.max(alone.runs[0].b[j], alone.runs[0].random[j] + 1));
+    expect(oracleMode({ ...c, oracle: 'auto', init: 'pretrained/navigation' })).toBe('fixed');
+    expect(oracleMode({ ...c, oracle: 'auto' })).toBe('best-seen');
   }, 180_000);
 
   it('reproduces a seed exactly', async () => {

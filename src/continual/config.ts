@@ -39,7 +39,7 @@ export const ContinualSchema = z
     clip: z.number().gt(0).lt(1).describe('PPO clip range ε of the outer surrogate on replayed data'),
     maxImportance: z.number().gt(0).describe('truncation ρ̄ of importance weights in the inner step on replayed data'),
     firstOrder: z.boolean().describe('first-order item meta-gradients (drop the inner Hessian term)'),
-    oracle: z.enum(['fixed', 'best-seen']).default('fixed').describe("normalization's per-task oracle: 'fixed', θ_0's best return adapting to the task alone over 0 … oracleSteps steps (measured once, whatever methods run), or 'best-seen', the best return any method of the run reached"),
+    oracle: z.enum(['auto', 'fixed', 'best-seen']).default('auto').describe("normalization's per-task oracle: 'fixed', θ_0's best return adapting to the task alone over 0 … oracleSteps steps (measured once, whatever methods run), or 'best-seen', the best return any method of the run reached; 'auto': fixed with init (a meta-trained θ_0), best-seen without (a fresh θ_0 is no reference)"),
     oracleSteps: int(1).default(5).describe('adaptation steps of the fixed oracle (at least adaptSteps are used)'),
     evalUnadapted: z.boolean().default(false).describe('also keep every evaluation\'s returns before adaptation (R0, MER\'s retained accuracy) and report their metrics'),
     init: z.string().min(1).optional().describe('run folder of a meta-training run whose θ starts every method (default: a fresh initialization)'),
@@ -73,7 +73,7 @@ export const CONTINUAL_DEFAULTS: ContinualConfig = {
   clip: 0.2,
   maxImportance: 2,
   firstOrder: false,
-  oracle: 'fixed',
+  oracle: 'auto',
   oracleSteps: 5,
   evalUnadapted: false,
 };
@@ -126,4 +126,9 @@ const INIT_RUN_FIELDS = ['env', 'envModule', 'hidden', 'activation', 'initStd', 
 export function initRunSettings(init: string): Partial<Config> {
   const saved = loadRunCheckpoint(init, 'init').config;
   return Object.fromEntries(INIT_RUN_FIELDS.filter((k) => saved[k] !== undefined).map((k) => [k, saved[k]]));
+}
+
+/** The oracle a run uses: `auto` is fixed for a meta-trained θ_0 (init), best-seen for a fresh one. */
+export function oracleMode(c: ContinualConfig): 'fixed' | 'best-seen' {
+  return c.oracle === 'auto' ? (c.init === undefined ? 'best-seen' : 'fixed') : c.oracle;
 }

@@ -24,7 +24,7 @@ import { type PolicySpec, initParams, numParams } from '../../agents/policy.ts';
 import { type ReplayItem, itemMetaGradient, merUpdate } from '../../agents/continualUpdate.ts';
 import { agemUpdate, clipNorm, erUpdate, l2Update } from '../../agents/replayBaselines.ts';
 import { ReplayMemory } from '../../agents/merMemory.ts';
-import { type ContinualConfig, checkContinual } from './config.ts';
+import { type ContinualConfig, checkContinual, oracleMode } from './config.ts';
 import { type ContinualMethod, type ContinualResults, MEMORY_METHODS, type SeedRun } from './types.ts';
 import { metricsRows, summarize } from './metrics.ts';
 import { toCsv } from '../io/csv.ts';
@@ -280,7 +280,7 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
       },
       resume,
     );
-    if (c.oracle === 'best-seen') fillOracle(out.runs);
+    if (oracleMode(c) === 'best-seen') fillOracle(out.runs);
     state.done.push(...out.runs);
     if (k === 0) state.tasks = out.tasks;
     state.progress = null;
