@@ -7,7 +7,8 @@
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError } from './core/errors.ts';
-import { type Config, parseSetting, readConfigFile, resolveConfig } from './io/config.ts';
+import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
+import { parseSetting } from './io/configCli.ts';
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
 import { createRunDir, envSlug, prepareOut } from './io/runDir.ts';

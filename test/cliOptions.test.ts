@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseSetting, readConfigFile, resolveConfig } from '../src/io/config.ts';
+import { readConfigFile, resolveConfig } from '../src/io/config.ts';
+import { parseSetting } from '../src/io/configCli.ts';
 import { parseRosConfig } from '../src/bridge/rosConfig.ts';
 
 const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
