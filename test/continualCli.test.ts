@@ -12,11 +12,17 @@ import { join } from 'node:path';
 const cli = ['--import', 'tsx', 'src/cli.ts'];
 const run = (args: string[]) => spawnSync(process.execPath, [...cli, ...args], { encoding: 'utf8', timeout: 120_000 });
 
+/** A fresh output folder with a small, fast config (navigation, horizon 20, a small memory) plus `extra` continual: lines. */
+function smallSetup(prefix: string, extra = ''): { out: string; config: string } {
+  const out = mkdtempSync(join(tmpdir(), prefix));
+  const config = join(out, 'small.yaml');
+  writeFileSync(config, `horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n${extra}`);
+  return { out, config };
+}
+
 describe('metarl continual / plot', () => {
   it('runs a small drift experiment, writes the report, and plot regenerates it', () => {
-    const out = mkdtempSync(join(tmpdir(), 'metarl-continual-'));
-    const config = join(out, 'small.yaml');
-    writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n');
+    const { out, config } = smallSetup('metarl-continual-');
     const r = run(['continual', '--config', config, '--seeds', '2', '--seed-base', '7', '--tasks', '3', '--methods', 'mer,online,frozen', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/continual 18\/18: seed 8 frozen task 3\/3/);
@@ -51,9 +57,7 @@ describe('metarl continual / plot', () => {
   }, 60_000);
 
   it('runs the baselines er, agem and l2 on a blocks sequence, each with its own step size', () => {
-    const out = mkdtempSync(join(tmpdir(), 'metarl-baselines-'));
-    const config = join(out, 'small.yaml');
-    writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n  blockSize: 2\n  methodLr: { er: 0.01, agem: 0.005 }\n  l2Weight: 0.5\n');
+    const { out, config } = smallSetup('metarl-baselines-', '  blockSize: 2\n  methodLr: { er: 0.01, agem: 0.005 }\n  l2Weight: 0.5\n');
     const r = run(['continual', '--config', config, '--schedule', 'blocks', '--seeds', '1', '--tasks', '4', '--methods', 'er,agem,l2', '--eval-unadapted', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     for (const m of ['er', 'agem', 'l2']) expect(r.stdout).toMatch(new RegExp(`^ {2}${m}\\s+ACC -?\\d\\.\\d{3} \\(n=1, no CI\\)`, 'm'));
@@ -66,9 +70,7 @@ describe('metarl continual / plot', () => {
   }, 150_000);
 
   it('--tune runs each step size on held-out seeds and prints each method\'s best as a continual: section', () => {
-    const out = mkdtempSync(join(tmpdir(), 'metarl-tune-'));
-    const config = join(out, 'small.yaml');
-    writeFileSync(config, 'horizon: 20\nhidden: [16]\ncontinual:\n  episodesPerTask: 4\n  batchesPerTask: 2\n  replayItems: 2\n  replayRows: 400\n  minItemRows: 8\n  memoryCapacity: 2000\n');
+    const { out, config } = smallSetup('metarl-tune-');
     const r = run(['continual', '--config', config, '--tune', '0.001,0.01', '--seeds', '1', '--tasks', '3', '--methods', 'frozen,online,er', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/tuning: every method at step size 0\.001 \(seeds 101…101\)/);
