@@ -64,6 +64,8 @@ export function buildProgram(): Command {
       .option('--init <run>', 'start from this run\'s meta-parameters (e.g. pretrained/navigation) instead of a random init')
       .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
       .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
+      .addOption(new Option('--algo <name>', 'meta-learner: maml (second-order, TRPO outer step) or reptile (docs/algorithms.md)').choices(['maml', 'reptile']))
+      .option('--reptile-step-size <e>', 'reptile: outer step size ε (default 0.1)', num('--reptile-step-size'))
       .option('--first-order', 'first-order MAML (no second-order terms)')
       .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
       .option('--workers <n>', 'worker threads (0 = main thread; built-in envs default: one per core, or METARL_WORKERS)', num('--workers'))

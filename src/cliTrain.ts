@@ -27,6 +27,8 @@ export interface TrainFlags {
   envModule?: string;
   seed?: number;
   seeds?: string;
+  algo?: string;
+  reptileStepSize?: number;
   out?: string;
   resume?: string;
   init?: string;
@@ -47,7 +49,7 @@ export interface TrainFlags {
 }
 
 /** Flags that would change what a resumed run computes: it takes them from its folder instead. */
-const FIXED_ON_RESUME = ['env', 'envModule', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
+const FIXED_ON_RESUME = ['env', 'envModule', 'algo', 'reptileStepSize', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
@@ -59,6 +61,7 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
   }
   // A run on a user's env names the module that registers it: import it before its config is read.
   for (const dir of [flags.resume, flags.init]) if (dir !== undefined) await importRunEnvModule(dir);
+  checkAlgoFlags(flags, cmd);
   const resumed = flags.resume === undefined ? null : loadRunCheckpoint(flags.resume, '--resume');
   // One file may also hold a `continual:` section (for metarl continual): checked, not used here.
   const { continual: section, ...file } = flags.config ? readConfigFile(flags.config) : {};
@@ -75,6 +78,8 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
     numBatches: flags.numBatches,
     firstOrder: flags.firstOrder,
     hvpSubsample: flags.hvpSubsample,
+    algo: flags.algo,
+    reptileStepSize: flags.reptileStepSize,
     workers: flags.workers,
     modelFile: flags.modelFile,
     actionScale: flags.actionScale,
@@ -144,7 +149,7 @@ export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Comm
   const seeds = parseSeeds(flags.seeds);
   // Resolve once (the seed aside) so that a bad flag fails before the first run starts.
   const probe = await runTrain({ ...flags, seed: seeds[0], printConfig: true, quiet: true }, cmd);
-  const group = createRunDir(probe.cfg.out, `${envSlug(probe.cfg.env)}__maml-trpo__seeds-${seeds.join('-')}`);
+  const group = createRunDir(probe.cfg.out, `${envSlug(probe.cfg.env)}__${probe.cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo'}__seeds-${seeds.join('-')}`);
   const runDirs: string[] = [];
   for (const seed of seeds) {
     process.stderr.write(`seed ${seed} (${runDirs.length + 1} of ${seeds.length}) in ${group}\n`);
@@ -153,4 +158,16 @@ export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Comm
     if (r.stopped) return { runDirs, stopped: true };
   }
   return { runDirs, stopped: false };
+}
+
+/** Flags that only one meta-learner uses, given with the other: an error naming them. */
+const ONLY_FOR: Record<string, readonly string[]> = { maml: ['hvpSubsample', 'firstOrder'], reptile: ['reptileStepSize'] };
+
+function checkAlgoFlags(flags: TrainFlags, cmd?: Command): void {
+  const algo = flags.algo ?? 'maml';
+  for (const [owner, keys] of Object.entries(ONLY_FOR)) {
+    if (owner === algo) continue;
+    const given = keys.filter((k) => cmd?.getOptionValueSource(k) === 'cli');
+    if (given.length > 0) throw new ConfigError('--algo', `${given.map(flagName).join(', ')} applies to --algo ${owner}, not ${algo}`);
+  }
 }

@@ -74,12 +74,14 @@ export function eitherSignal(...signals: AbortSignal[]): AbortSignal {
 
 /**
  * The folder a new run of `env` and `seed` creates under `out` (train.ts names it
- * `{env}__maml-trpo__{seed}__{time}`): the first such folder not among `before`.
+ * `{env}__{algorithm}__{seed}__{time}`, e.g. maml-trpo or reptile): the first such folder not
+ * among `before`.
  */
 export function newRunFolder(out: string, env: string, seed: number, before: ReadonlySet<string>): string | null {
   if (!existsSync(out)) return null;
-  const prefix = `${envSlug(env)}__maml-trpo__${seed}__`;
-  const fresh = readdirSync(out).filter((name) => name.startsWith(prefix) && !before.has(name)).sort();
+  const prefix = `${envSlug(env)}__`;
+  const rest = new RegExp(`^[a-z][a-z0-9-]*__${seed}__`);
+  const fresh = readdirSync(out).filter((name) => name.startsWith(prefix) && rest.test(name.slice(prefix.length)) && !before.has(name)).sort();
   return fresh.length > 0 ? join(out, fresh[0]) : null;
 }
 

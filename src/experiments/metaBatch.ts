@@ -13,6 +13,7 @@ import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
 import type { MetaObjectiveOptions } from '../../agents/maml.ts';
 import type { PolicySpec } from '../../agents/policy.ts';
 import { trpoStep } from '../../agents/trpo.ts';
+import { reptileUpdate } from '../../agents/reptile.ts';
 import type { Config } from '../io/config.ts';
 import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
@@ -231,6 +232,14 @@ export class MetaLearner {
       const returnAfter = valid.meanReturn();
       secondsSampling += clock() - t2;
 
+      if (cfg.algo === 'reptile') {
+        // θ moves toward the adapted parameters; the validation episodes only measure returnAfter.
+        const t3 = clock();
+        const next = reptileUpdate(theta, params, cfg.reptileStepSize);
+        const secondsOuter = clock() - t3;
+        const env = statsBefore ? { env: statsDelta(this.bridgeStats()!, statsBefore) } : {};
+        return { theta: next, metrics: { returnBefore, returnAfter, kl: 0, surrogateChange: 0, lsSteps: 0, accepted: true, secondsSampling, secondsInner, secondsOuter, envSteps, ...env } };
+      }
       const t3 = clock();
       await obj.setValidation(toTaskArrays(valid, T, computeAdvantages(valid, T, cfg), cfg.lossWeighting));
       const gradient = await obj.metaGradient();

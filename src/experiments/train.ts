@@ -59,7 +59,12 @@ export interface TrainResult {
 }
 
 /** Creates `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout), exclusively (src/io/runDir.ts). */
-export function newRunDir(cfg: Config, exp = 'maml-trpo'): string {
+/** The algorithm part of a run folder's name. */
+export function experimentName(cfg: Config): string {
+  return cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo';
+}
+
+export function newRunDir(cfg: Config, exp = experimentName(cfg)): string {
   return createRunDir(cfg.out, `${envSlug(cfg.env)}__${exp}__${cfg.seed}`);
 }
 

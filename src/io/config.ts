@@ -52,6 +52,8 @@ export const ConfigSchema = z
       .describe('built-in simulator, an env registered by envModule, `serve`, `ros`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
     envModule: z.string().min(1).optional().describe('file (.ts or .js) whose import registers the env with register() (docs/custom-envs.md); also loaded by every sampling worker'),
     seed: int(0).describe('random seed for tasks, action noise and initial weights'),
+    algo: z.enum(['maml', 'reptile']).default('maml').describe('meta-learner: maml (second-order MAML with a TRPO outer step) or reptile (θ moves toward the tasks\' adapted parameters; docs/algorithms.md)'),
+    reptileStepSize: z.number().gt(0).max(1).default(0.1).describe('reptile: outer step size ε of θ ← θ + ε·mean(θ′ − θ)'),
     backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, webgpu on a hardware GPU, wasm, cpu)'),
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
     activation: z.enum(['tanh', 'relu']).describe('hidden activation of the policy MLP'),
@@ -95,6 +97,8 @@ export type Config = z.infer<typeof ConfigSchema>;
 const base: Config = {
   env: 'navigation',
   seed: 1,
+  algo: 'maml',
+  reptileStepSize: 0.1,
   backend: 'auto',
   hidden: [64, 64],
   activation: 'tanh',
