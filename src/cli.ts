@@ -105,7 +105,7 @@ export function buildProgram(): Command {
     .option('--schedule <name>', `task sequence: ${SCHEDULES.join(', ')}`)
     .option('--methods <list>', `comma-separated: ${CONTINUAL_METHODS.join(', ')}`)
     .option('--seeds <n>', 'number of seeds', num('--seeds'))
-    .option('--tune <steps>', 'instead of one run: one run per step size (comma-separated, e.g. 0.002,0.01,0.05) on held-out seeds (default --seed-base 101), then print each method\'s best step as a continual: section with methodLr')
+    .option('--tune <steps>', 'instead of one run: one run per step size (comma-separated, e.g. 0.002,0.01,0.05) on held-out seeds (default --seed-base 101), then print each method\'s step of best final return as a continual: section with methodLr')
     .option('--eval-unadapted', 'also keep the returns before adaptation of every evaluation (R0) and report their metrics')
     .option('--seed-base <n>', 'first seed (default 1): seeds seed-base … seed-base + seeds − 1', num('--seed-base'))
     .option('--tasks <n>', 'tasks in the sequence', num('--tasks'))

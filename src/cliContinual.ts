@@ -84,7 +84,7 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
       results.push(r.results);
     }
     const choice = chooseSteps(tuning, results);
-    for (const t of choice) log(`  ${t.method.padEnd(7)} ACC at ${tuning.map((lr, k) => `${lr}: ${t.acc[k].toFixed(3)}`).join(', ')} → ${t.lr}`);
+    for (const t of choice) log(`  ${t.method.padEnd(7)} final return at ${tuning.map((lr, k) => `${lr}: ${t.acc[k].toFixed(2)}`).join(', ')} → ${t.lr}`);
     // stdout: the continual: section to use for the reported runs (valid --config input).
     process.stdout.write(toYaml({ continual: { methodLr: Object.fromEntries(choice.map((t) => [t.method, t.lr])) } }));
     return;

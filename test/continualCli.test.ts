@@ -74,7 +74,7 @@ describe('metarl continual / plot', () => {
     const r = run(['continual', '--config', config, '--tune', '0.001,0.01', '--seeds', '1', '--tasks', '3', '--methods', 'frozen,online,er', '--backend', 'wasm', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/tuning: every method at step size 0\.001 \(seeds 101…101\)/);
-    expect(r.stderr).toMatch(/^ {2}online +ACC at 0\.001: -?\d\.\d{3}, 0\.01: -?\d\.\d{3} → 0\.0?01$/m);
+    expect(r.stderr).toMatch(/^ {2}online +final return at 0\.001: -?\d+\.\d{2}, 0\.01: -?\d+\.\d{2} → 0\.0?01$/m);
     expect(r.stdout).toMatch(/^continual:\n {2}methodLr:\n {4}online: 0\.0?01\n {4}er: 0\.0?01\n$/);
     expect(readdirSync(out).filter((f) => f.startsWith('continual__navigation__'))).toHaveLength(2);
     const bad = run(['continual', '--tune', '0.01', '--out', out]);

@@ -1,17 +1,18 @@
 /** `metarl continual --tune`: the candidate list, and the choice of each method's step by mean ACC. */
 import { describe, expect, it } from 'vitest';
 import { chooseSteps, parseTuneList } from '../src/continual/tune.ts';
-import type { ContinualResults, Interval } from '../src/continual/types.ts';
+import type { ContinualResults } from '../src/continual/types.ts';
 
-const iv = (mean: number): Interval => ({ mean, lo: mean, hi: mean, level: 0.95, n: 3 });
-const results = (acc: Record<string, number>) => ({ summary: Object.fromEntries(Object.entries(acc).map(([m, a]) => [m, { acc: iv(a) }])) }) as unknown as ContinualResults;
+/** Runs whose last R row averages to the given final return (two seeds, two tasks each). */
+const results = (finals: Record<string, number>) =>
+  ({ runs: Object.entries(finals).flatMap(([method, f]) => [1, 2].map((seed) => ({ method, seed, R: [[0, 0], [f - 1, f + 1]] }))) }) as unknown as ContinualResults;
 
 describe('step-size tuning', () => {
-  it('picks, per method with a step size, the candidate of best mean ACC (ties: the smaller step)', () => {
-    const choice = chooseSteps([0.002, 0.01, 0.05], [results({ frozen: 0.5, online: 0.6, mer: 0.7 }), results({ frozen: 0.5, online: 0.65, mer: 0.7 }), results({ frozen: 0.5, online: 0.4, mer: 0.68 })]);
+  it('picks, per method with a step size, the candidate of best raw final return (ties: the smaller step)', () => {
+    const choice = chooseSteps([0.002, 0.01, 0.05], [results({ frozen: -50, online: -40, mer: -30 }), results({ frozen: -50, online: -35, mer: -30 }), results({ frozen: -50, online: -60, mer: -32 })]);
     expect(choice).toEqual([
-      { method: 'online', lr: 0.01, acc: [0.6, 0.65, 0.4] },
-      { method: 'mer', lr: 0.002, acc: [0.7, 0.7, 0.68] },
+      { method: 'online', lr: 0.01, acc: [-40, -35, -60] },
+      { method: 'mer', lr: 0.002, acc: [-30, -30, -32] },
     ]);
   });
 

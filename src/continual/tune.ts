@@ -1,7 +1,10 @@
 /**
  * Step-size tuning for `metarl continual --tune η1,η2,…`: one continual run per candidate η (every
- * method at that η, on held-out seeds), then, per method, the η with the best mean ACC over those
- * seeds (ties: the smaller η). The choice goes to `methodLr` of the runs that are reported, which
+ * method at that η, on held-out seeds), then, per method, the η with the best final return: the
+ * raw episode return after the whole sequence, mean_j R[T−1][j], averaged over those seeds (ties:
+ * the smaller η). Raw, not normalized: each run normalizes by its own references (a best-seen
+ * oracle grows with the step), so normalized ACC does not compare across runs — on navigation
+ * blocks it picked 0.005 for replay where every raw return said 0.05. The choice goes to `methodLr` of the runs that are reported, which
  * use other seeds, so no method is judged on the seeds its step was picked on.
  */
 import { ConfigError } from '../core/errors.ts';
@@ -22,15 +25,23 @@ export function parseTuneList(text: string): number[] {
 export interface TuneChoice {
   method: string;
   lr: number;
-  /** Mean ACC at each candidate, in the candidates' order. */
+  /** Mean final return at each candidate, in the candidates' order. */
   acc: number[];
 }
 
-/** Per tunable method present in the runs: the candidate with the best mean ACC. */
+/** A method's final return in a run: mean over seeds of mean_j R[T−1][j] (raw returns). */
+export function finalReturn(r: ContinualResults, method: string): number {
+  const runs = r.runs.filter((x) => x.method === method);
+  if (runs.length === 0) return -Infinity;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return mean(runs.map((x) => mean(x.R[x.R.length - 1])));
+}
+
+/** Per tunable method present in the runs: the candidate with the best final return. */
 export function chooseSteps(candidates: number[], results: ContinualResults[]): TuneChoice[] {
-  const methods = Object.keys(results[0]?.summary ?? {}).filter((m) => TUNABLE.includes(m));
+  const methods = [...new Set((results[0]?.runs ?? []).map((x) => x.method))].filter((m) => TUNABLE.includes(m));
   return methods.map((method) => {
-    const acc = results.map((r) => r.summary[method]?.acc.mean ?? -Infinity);
+    const acc = results.map((r) => finalReturn(r, method));
     let best = 0;
     for (let k = 1; k < acc.length; k++) if (acc[k] > acc[best] || (acc[k] === acc[best] && candidates[k] < candidates[best])) best = k;
     return { method, lr: candidates[best], acc };
