@@ -11,7 +11,7 @@ import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
 import { parseSetting } from './io/configCli.ts';
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
-import { createRunDir, envSlug, prepareOut } from './io/runDir.ts';
+import { createRunDir, envSlug, experimentName, prepareOut } from './io/runDir.ts';
 import { CONTINUAL_DEFAULTS, validateContinual } from './continual/config.ts';
 import { importEnvModule, importRunEnvModule } from '../envs/envModule.ts';
 import { fileURLToPath } from 'node:url';
@@ -149,7 +149,7 @@ export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Comm
   const seeds = parseSeeds(flags.seeds);
   // Resolve once (the seed aside) so that a bad flag fails before the first run starts.
   const probe = await runTrain({ ...flags, seed: seeds[0], printConfig: true, quiet: true }, cmd);
-  const group = createRunDir(probe.cfg.out, `${envSlug(probe.cfg.env)}__${probe.cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo'}__seeds-${seeds.join('-')}`);
+  const group = createRunDir(probe.cfg.out, `${envSlug(probe.cfg.env)}__${experimentName(probe.cfg)}__seeds-${seeds.join('-')}`);
   const runDirs: string[] = [];
   for (const seed of seeds) {
     process.stderr.write(`seed ${seed} (${runDirs.length + 1} of ${seeds.length}) in ${group}\n`);

@@ -12,7 +12,7 @@ import type { Config } from '../io/config.ts';
 import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkpoint.ts';
 import type { MetricRecord } from '../io/jsonl.ts';
 import { RunLogs } from '../io/runLogs.ts';
-import { createRunDir, envSlug, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
+import { createRunDir, envSlug, experimentName, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
 import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
@@ -59,11 +59,6 @@ export interface TrainResult {
 }
 
 /** Creates `{out}/{env}__{exp}__{seed}__{time}` (CleanRL's layout), exclusively (src/io/runDir.ts). */
-/** The algorithm part of a run folder's name. */
-export function experimentName(cfg: Config): string {
-  return cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo';
-}
-
 export function newRunDir(cfg: Config, exp = experimentName(cfg)): string {
   return createRunDir(cfg.out, `${envSlug(cfg.env)}__${exp}__${cfg.seed}`);
 }

@@ -47,6 +47,11 @@ export function envSlug(env: string): string {
   return env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
 }
 
+/** The algorithm part of a training run folder's name: maml-trpo or reptile. */
+export function experimentName(cfg: { algo?: string }): string {
+  return cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo';
+}
+
 /** YYYYMMDDTHHMMSS in UTC. */
 export function timeStamp(now = new Date()): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
