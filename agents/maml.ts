@@ -15,9 +15,10 @@
  * double backward pass through the higher-order-safe ops. `--first-order` sets J = I.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Params, type PolicySpec, klFrom, klFromMean, logProb, logProbFromMean, meanOf, logStdTensor, toFlat, toParams } from './policy.ts';
+import { type Params, type PolicySpec, numParams, klFrom, klFromMean, logProb, logProbFromMean, meanOf, logStdTensor, toFlat, toParams } from './policy.ts';
 import { exp } from '../src/tensor/ops.ts';
 import { TaskCurvature, adaptedKlHvp } from './curvature.ts';
+import { type StepSize, learnedStepBackward, learnedStepKlHvp, splitLearnedStep, stepWith } from './metaSgd.ts';
 
 /** One task's batch of episodes as tensors: N = episodes × horizon rows (padding included). */
 export interface TaskData {
@@ -136,6 +137,12 @@ export interface MetaObjectiveOptions {
    * direction is the same; only knife-edge acceptances differ.
    */
   lineSearchKl?: 'old-new' | 'new-old';
+  /**
+   * Meta-SGD (agents/metaSgd.ts): the meta-parameters are φ = [θ; α] with a learned inner step α
+   * per policy parameter, and every vector of this objective (θ_old, gradients, directions) has 2D
+   * entries. `fastLr` is then unused.
+   */
+  learnedStep?: boolean;
 }
 
 /** Old adapted policy's outputs on one task's validation data. */
@@ -163,8 +170,24 @@ export class MetaObjective {
   // Analytic curvature per task (built on first use): inner steps at P_i, Fisher at P_k.
   private curvature: { steps: TaskCurvature[]; fisher: TaskCurvature }[] | null = null;
 
-  constructor(private readonly o: MetaObjectiveOptions, thetaOld: ArrayLike<number>, readonly numTasks: number) {
-    this.chain = [this.tiled(thetaOld)];
+  /** The inner step size: fastLr, or Meta-SGD's α of φ_old. */
+  private readonly alpha: StepSize;
+
+  constructor(private readonly o: MetaObjectiveOptions, metaParamsOld: ArrayLike<number>, readonly numTasks: number) {
+    const { theta, alpha } = this.split(metaParamsOld);
+    this.alpha = alpha;
+    this.chain = [this.tiled(theta)];
+  }
+
+  /** θ and the inner step size of a meta-parameter vector (φ = [θ; α] with a learned step). */
+  private split(metaParams: ArrayLike<number>): { theta: ArrayLike<number>; alpha: StepSize } {
+    return this.o.learnedStep ? splitLearnedStep(metaParams, numParams(this.o.spec)) : { theta: metaParams, alpha: this.o.fastLr };
+  }
+
+  /** The nested-autodiff paths know a scalar step only; Meta-SGD is checked by finite differences. */
+  private scalarStep(who: string): number {
+    if (typeof this.alpha !== 'number') throw new Error(`MetaObjective.${who}: the autodiff reference supports a scalar inner step only (not Meta-SGD)`);
+    return this.alpha;
   }
 
   /** θ for every task. Distinct tensor objects per task (clones share memory): tf.grads keys by tensor. */
@@ -182,7 +205,7 @@ export class MetaObjective {
     this.train.push(ds);
     this.hvpTrain.push(this.o.hvpSubsample < 1 ? ds.map((d) => subsampleTaskData(d, this.o.hvpSubsample)) : ds);
     // Values only (analytic gradient); the autodiff reference paths rebuild graphs as needed.
-    const next = adaptFlat(this.o.spec, this.adapted().map((P) => toFlat(P)), ds, this.o.fastLr);
+    const next = adaptFlat(this.o.spec, this.adapted().map((P) => toFlat(P)), ds, this.alpha);
     this.chain.push(next.map((f) => toParams(this.o.spec, f)));
   }
 
@@ -224,10 +247,11 @@ export class MetaObjective {
 
   /** P_0 … P_k from flat θ (values only). */
   private adaptChain(theta: ArrayLike<number>): Params[][] {
+    const lr = this.scalarStep('klGradient');
     const chain = [this.tiled(theta)];
     for (const ds of this.train) {
       const prev = chain[chain.length - 1];
-      chain.push(tf.tidy(() => adaptStep(this.o.spec, prev, ds, this.o.fastLr)));
+      chain.push(tf.tidy(() => adaptStep(this.o.spec, prev, ds, lr)));
     }
     return chain;
   }
@@ -239,16 +263,18 @@ export class MetaObjective {
   /** W_t ← J_tᵀ W_t (backward) or J_t W_t (forward) for every task; identity when first-order. */
   private throughChain(W: Params[], chain: Params[][], train: TaskData[][], backward: boolean): Params[] {
     if (this.o.firstOrder) return W;
+    const lr = this.scalarStep('autodiff');
     const k = train.length;
     for (let j = 0; j < k; j++) {
       const i = backward ? k - 1 - j : j;
       const HW = hvpPerTask(chain[i], W, (P, t) => innerLoss(this.o.spec, P, train[i][t]));
-      W = W.map((w, t) => w.map((x, n) => tf.sub(x, tf.mul(HW[t][n], this.o.fastLr))));
+      W = W.map((w, t) => w.map((x, n) => tf.sub(x, tf.mul(HW[t][n], lr))));
     }
     return W;
   }
 
   private gradientAt(chain: Params[][], f: (P: Params, t: number) => tf.Tensor): Float64Array {
+    this.scalarStep('autodiff');
     const W = tf.tidy(() => this.throughChain(gradsPerTask(chain[chain.length - 1], f), chain, this.train, true));
     const g = meanOverTasks(W);
     W.forEach((w) => tf.dispose(w));
@@ -271,6 +297,12 @@ export class MetaObjective {
       const top = new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.validData[t]);
       let w: Float64Array = top.innerGrad();
       top.dispose();
+      if (typeof this.alpha !== 'number') {
+        const steps = this.train.map((ds, i) => new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), ds[t]));
+        const out = learnedStepBackward(steps, this.alpha, w, this.o.firstOrder);
+        steps.forEach((c) => c.dispose());
+        return out;
+      }
       for (let i = k - 1; i >= 0 && !this.o.firstOrder; i--) {
         const c = new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), this.train[i][t]);
         const hw = c.innerHvp(w);
@@ -308,15 +340,19 @@ export class MetaObjective {
   /** Each task's undamped term J_tᵀ F_t J_t v of `fisherVectorProduct(v)`. */
   fisherParts(v: Float64Array): Float64Array[] {
     if (!this.valid) throw new Error('MetaObjective: setValidation() has not been called');
+    const alpha = this.alpha;
+    // Meta-SGD needs each step's inner gradient even when first-order (the α term of J).
     this.curvature ??= Array.from({ length: this.numTasks }, (_, t) => ({
-      steps: this.o.firstOrder ? [] : this.hvpTrain.map((ds, i) => new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), ds[t])),
+      steps: this.o.firstOrder && typeof alpha === 'number' ? [] : this.hvpTrain.map((ds, i) => new TaskCurvature(this.o.spec, toFlat(this.chain[i][t]), ds[t])),
       fisher: new TaskCurvature(this.o.spec, toFlat(this.adapted()[t]), this.hvpValid[t]),
     }));
-    return this.curvature.map((c) => adaptedKlHvp(c.steps, c.fisher, this.o.fastLr, v));
+    if (typeof alpha !== 'number') return this.curvature.map((c) => learnedStepKlHvp(c.steps, c.fisher, alpha, v, this.o.firstOrder));
+    return this.curvature.map((c) => adaptedKlHvp(c.steps, c.fisher, alpha, v));
   }
 
   /** The same product as `fisherVectorProduct`, by nested tf.grads through the safe ops. */
   fisherVectorProductAutodiff(v: Float64Array): Float64Array {
+    this.scalarStep('fisherVectorProductAutodiff');
     const W = tf.tidy(() => {
       const V = this.tiled(v);
       const U = this.throughChain(V, this.chain, this.hvpTrain, false);
@@ -329,9 +365,10 @@ export class MetaObjective {
   }
 
   /** Adapted parameters from θ (values only, analytic inner gradients), as tensors per task. */
-  private adaptValues(theta: ArrayLike<number>): Params[] {
+  private adaptValues(metaParams: ArrayLike<number>): Params[] {
+    const { theta, alpha } = this.split(metaParams);
     let flats: ArrayLike<number>[] = Array.from({ length: this.numTasks }, () => theta);
-    for (const ds of this.train) flats = adaptFlat(this.o.spec, flats, ds, this.o.fastLr);
+    for (const ds of this.train) flats = adaptFlat(this.o.spec, flats, ds, alpha);
     return flats.map((f) => toParams(this.o.spec, f));
   }
 
@@ -414,12 +451,12 @@ export function addDamping(out: Float64Array, v: Float64Array, damping: number):
   return out;
 }
 
-/** One inner step per task from flat parameters: values only, with the analytic gradient. */
-export function adaptFlat(spec: PolicySpec, thetas: ArrayLike<number>[], ds: TaskData[], lr: number): Float32Array[] {
+/** One inner step per task from flat parameters: values only, with the analytic gradient; `lr` a scalar or per parameter (Meta-SGD). */
+export function adaptFlat(spec: PolicySpec, thetas: ArrayLike<number>[], ds: TaskData[], lr: StepSize): Float32Array[] {
   return thetas.map((th, t) => {
     const c = new TaskCurvature(spec, th, ds[t]);
     const g = c.innerGrad();
     c.dispose();
-    return Float32Array.from(th, (x, j) => x - lr * g[j]);
+    return stepWith(th, g, lr);
   });
 }

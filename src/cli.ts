@@ -11,7 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConfigError, HaltedError, NumericError } from './core/errors.ts';
 import { BACKENDS } from './tensor/backendNames.ts';
-import { PRESET_NAMES, envHelp } from './io/config.ts';
+import { ALGOS, PRESET_NAMES, envHelp } from './io/config.ts';
 import { describeFields } from './io/configCli.ts';
 import { CONTINUAL_METHODS, SCHEDULES } from './continual/types.ts';
 import { describeContinualFields } from './continual/config.ts';
@@ -64,8 +64,10 @@ export function buildProgram(): Command {
       .option('--init <run>', 'start from this run\'s meta-parameters (e.g. pretrained/navigation) instead of a random init')
       .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKENDS]))
       .option('--num-batches <n>', 'meta-batches to train', num('--num-batches'))
-      .addOption(new Option('--algo <name>', 'meta-learner: maml (second-order, TRPO outer step) or reptile (docs/algorithms.md)').choices(['maml', 'reptile']))
+      .addOption(new Option('--algo <name>', 'meta-learner: maml (second-order, TRPO outer step), reptile, meta-sgd (learned inner step sizes) or rl2 (recurrent policy); docs/algorithms.md').choices([...ALGOS]))
       .option('--reptile-step-size <e>', 'reptile: outer step size ε (default 0.1)', num('--reptile-step-size'))
+      .option('--rl2-hidden <n>', 'rl2: units of the GRU policy (default 64)', num('--rl2-hidden'))
+      .option('--rl2-episodes <n>', 'rl2: episodes per trial, the hidden state kept across them (default 2)', num('--rl2-episodes'))
       .option('--first-order', 'first-order MAML (no second-order terms)')
       .option('--hvp-subsample <f>', 'fraction of episodes in the KL Hessian-vector product', num('--hvp-subsample'))
       .option('--workers <n>', 'worker threads (0 = main thread; built-in envs default: one per core, or METARL_WORKERS)', num('--workers'))

@@ -15,7 +15,8 @@ import { paperTestTasks } from './experiments/paperTasks.ts';
 function printEval(r: EvalResult, tasks: number): void {
   console.log(`adaptation on ${tasks} new tasks, ${r.episodesPerTask} episodes per task and step (mean return ± standard error):`);
   for (const s of r.steps) {
-    const size = s === 0 ? '' : ` (step size ${r.stepSizes[s - 1]})`;
+    const a = r.learnedStep;
+    const size = s === 0 ? '' : a ? ` (learned step sizes α: mean ${a.mean.toPrecision(3)}, range ${a.min.toPrecision(3)} … ${a.max.toPrecision(3)})` : ` (step size ${r.stepSizes[s - 1]})`;
     console.log(`  after ${s} step${s === 1 ? ' ' : 's'}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}${size}`);
   }
 }
@@ -65,6 +66,7 @@ export async function runEval(opts: EvalFlags): Promise<EvalResult> {
   for (const [flag, v] of [['--tasks', opts.tasks], ['--steps', opts.steps], ['--episodes', opts.episodes ?? 1]] as const) {
     if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
   }
+  if (opts.stepSizes && ck.config.algo === 'meta-sgd') throw new ConfigError('--step-sizes', `${opts.run} is a meta-sgd run, which adapts with its learned step sizes; drop --step-sizes`);
   const [{ describeBackend, initBackend }, { evaluateAdaptation }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/evaluate.ts')]);
   const backend = await initBackend((opts.backend ?? ck.config.backend) as Config['backend']);
   process.stderr.write(`backend: ${describeBackend(backend)}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError } from './core/errors.ts';
-import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
+import { ALGOS, type Algo, type Config, readConfigFile, resolveConfig } from './io/config.ts';
 import { parseSetting } from './io/configCli.ts';
 import { readToken, withoutSecrets } from './io/secrets.ts';
 import { loadRunCheckpoint } from './io/checkpoint.ts';
@@ -29,6 +29,8 @@ export interface TrainFlags {
   seeds?: string;
   algo?: string;
   reptileStepSize?: number;
+  rl2Hidden?: number;
+  rl2Episodes?: number;
   out?: string;
   resume?: string;
   init?: string;
@@ -49,7 +51,7 @@ export interface TrainFlags {
 }
 
 /** Flags that would change what a resumed run computes: it takes them from its folder instead. */
-const FIXED_ON_RESUME = ['env', 'envModule', 'algo', 'reptileStepSize', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
+const FIXED_ON_RESUME = ['env', 'envModule', 'algo', 'reptileStepSize', 'rl2Hidden', 'rl2Episodes', 'preset', 'config', 'set', 'seed', 'hvpSubsample', 'firstOrder', 'modelFile', 'actionScale', 'init', 'out'] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runDir: string; cfg: Config; theta: Float32Array; stopped: boolean }> {
@@ -80,6 +82,8 @@ export async function runTrain(flags: TrainFlags, cmd?: Command): Promise<{ runD
     hvpSubsample: flags.hvpSubsample,
     algo: flags.algo,
     reptileStepSize: flags.reptileStepSize,
+    rl2Hidden: flags.rl2Hidden,
+    rl2Episodes: flags.rl2Episodes,
     workers: flags.workers,
     modelFile: flags.modelFile,
     actionScale: flags.actionScale,
@@ -160,14 +164,19 @@ export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Comm
   return { runDirs, stopped: false };
 }
 
-/** Flags that only one meta-learner uses, given with the other: an error naming them. */
-const ONLY_FOR: Record<string, readonly string[]> = { maml: ['hvpSubsample', 'firstOrder'], reptile: ['reptileStepSize'] };
+/** Flags that only some meta-learners use: given with another, an error naming where they apply. */
+const ONLY_FOR: Record<string, readonly Algo[]> = {
+  hvpSubsample: ['maml', 'meta-sgd'],
+  firstOrder: ['maml', 'meta-sgd'],
+  reptileStepSize: ['reptile'],
+  rl2Hidden: ['rl2'],
+  rl2Episodes: ['rl2'],
+};
 
 function checkAlgoFlags(flags: TrainFlags, cmd?: Command): void {
-  const algo = flags.algo ?? 'maml';
-  for (const [owner, keys] of Object.entries(ONLY_FOR)) {
-    if (owner === algo) continue;
-    const given = keys.filter((k) => cmd?.getOptionValueSource(k) === 'cli');
-    if (given.length > 0) throw new ConfigError('--algo', `${given.map(flagName).join(', ')} applies to --algo ${owner}, not ${algo}`);
+  const algo = (flags.algo ?? 'maml') as Algo;
+  for (const [key, owners] of Object.entries(ONLY_FOR)) {
+    if (owners.includes(algo) || cmd?.getOptionValueSource(key) !== 'cli') continue;
+    throw new ConfigError('--algo', `${flagName(key)} applies to --algo ${owners.join(' or ')}, not ${algo} (allowed --algo: ${ALGOS.join(', ')})`);
   }
 }

@@ -96,7 +96,7 @@ describe('metarl train / eval', () => {
     // A checkpoint whose parameters do not fit its env's policy (another env's, or damaged).
     const wrongSize = mkdtempSync(join(tmpdir(), 'metarl-size-'));
     saveCheckpoint(wrongSize, { batch: 1, theta: new Float32Array(theta.length + 6), rng: new Rng(1).getState(), config: nav, backend: 'wasm' });
-    expectOneLine(evalOf('--run', wrongSize, '--tasks', '2', '--steps', '1'), /^error: theta: .* parameters given; .* has \d+ \(a checkpoint from another env or policy\?\)/);
+    expectOneLine(evalOf('--run', wrongSize, '--tasks', '2', '--steps', '1'), /^error: theta: .* parameters given; .* has \d+ \(a checkpoint from another env, policy or algorithm\?\)/);
     expectOneLine(evalOf('--run', navOnly, '--step-sizes', '0.1,-2'), /^error: --step-sizes: expected positive numbers/);
   }, 300_000);
 });

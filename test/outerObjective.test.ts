@@ -8,6 +8,7 @@ import { initBackend } from '../src/tensor/backend.ts';
 import { Rng } from '../src/core/rng.ts';
 import { type MetaObjectiveOptions } from '../agents/maml.ts';
 import { type PolicySpec, initParams } from '../agents/policy.ts';
+import { withLearnedStep } from '../agents/metaSgd.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective } from '../src/experiments/outerObjective.ts';
 import { liveWorkerCount } from '../src/streams/workerGroup.ts';
 import { axpy, randomDirection, randomTaskArrays } from './helpers.ts';
@@ -39,12 +40,14 @@ async function values(obj: OuterObjective, options: MetaObjectiveOptions, theta:
 
 describe('MetaWorkerPool', () => {
   it.each([
-    [2, 1, 1],
-    [3, 2, 0.5],
-    [7, 1, 1], // more workers than tasks: two stay idle
-  ])('%i workers, %i inner step(s), hvpSubsample %f: bit-identical to the in-process objective', async (workers, steps, hvpSubsample) => {
-    const options: MetaObjectiveOptions = { spec, fastLr: 0.3, firstOrder: false, damping: 1e-3, hvpSubsample };
-    const theta = initParams(spec, new Rng(1));
+    [2, 1, 1, false],
+    [3, 2, 0.5, false],
+    [7, 1, 1, false], // more workers than tasks: two stay idle
+    [2, 2, 0.5, true], // Meta-SGD: φ = [θ; α]
+  ])('%i workers, %i inner step(s), hvpSubsample %f, learned step %s: bit-identical to the in-process objective', async (workers, steps, hvpSubsample, learnedStep) => {
+    const options: MetaObjectiveOptions = { spec, fastLr: 0.3, firstOrder: false, damping: 1e-3, hvpSubsample, learnedStep };
+    const start = (seed: number) => (learnedStep ? withLearnedStep(initParams(spec, new Rng(seed)), 0.3) : initParams(spec, new Rng(seed)));
+    const theta = start(1);
     const local = await values(new LocalObjective(options, theta, T), options, theta, steps);
     const pool = await MetaWorkerPool.create(options, { workers, backend: 'wasm' });
     try {
@@ -52,7 +55,7 @@ describe('MetaWorkerPool', () => {
       const sharded = await values(await pool.begin(theta, T), options, theta, steps);
       expect(sharded).toEqual(local);
       // A second meta-batch on the same pool starts clean.
-      const theta2 = initParams(spec, new Rng(2));
+      const theta2 = start(2);
       expect(await values(await pool.begin(theta2, T), options, theta2, steps)).toEqual(await values(new LocalObjective(options, theta2, T), options, theta2, steps));
     } finally {
       await pool.close();

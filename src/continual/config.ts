@@ -125,6 +125,8 @@ const INIT_RUN_FIELDS = ['env', 'envModule', 'hidden', 'activation', 'initStd', 
  */
 export function initRunSettings(init: string): Partial<Config> {
   const saved = loadRunCheckpoint(init, 'init').config;
+  // Continual methods adapt a plain policy with one step size: Meta-SGD's α and RL²'s GRU do not fit.
+  if (saved.algo === 'meta-sgd' || saved.algo === 'rl2') throw new ConfigError('init', `${init} was trained with --algo ${saved.algo}; continual runs start from a maml or reptile run's policy`);
   return Object.fromEntries(INIT_RUN_FIELDS.filter((k) => saved[k] !== undefined).map((k) => [k, saved[k]]));
 }
 

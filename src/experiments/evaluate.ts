@@ -9,6 +9,8 @@ import type { Config } from '../io/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { adaptFlat, disposeTaskData } from '../../agents/maml.ts';
 import { numParams } from '../../agents/policy.ts';
+import { type StepSize, splitLearnedStep } from '../../agents/metaSgd.ts';
+import { metaParamCount } from './metaParams.ts';
 import { MetaLearner } from './metaBatch.ts';
 import { computeAdvantages, sampleEpisodes, toTaskData } from './sampler.ts';
 
@@ -29,8 +31,10 @@ export interface EvalOptions {
 
 export interface EvalResult {
   steps: number[];
-  /** Step size used for step s + 1 (s = 0 … K − 1). */
+  /** Step size used for step s + 1 (s = 0 … K − 1); empty for meta-sgd, which uses its learned α. */
   stepSizes: number[];
+  /** meta-sgd: the learned per-parameter step sizes α used at every step, summarized. */
+  learnedStep?: { mean: number; min: number; max: number };
   episodesPerTask: number;
   mean: number[];
   stderr: number[];
@@ -50,10 +54,15 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
   const sizes = stepSchedule(o.stepSizes ?? cfg.evalStepSizes, cfg.fastLr, o.steps);
   const learner = await MetaLearner.create({ ...cfg, episodesPerTask: episodes }, { metaUpdates: false });
   const M = learner.cfg.episodesPerTask;
-  if (theta.length !== numParams(learner.spec)) {
+  const want = metaParamCount(cfg, learner.spec);
+  if (theta.length !== want) {
     await learner.close();
-    throw new ConfigError('theta', `${theta.length} parameters given; a ${cfg.hidden.join('×')} ${cfg.activation} policy for ${cfg.env} has ${numParams(learner.spec)} (a checkpoint from another env or policy?)`);
+    throw new ConfigError('theta', `${theta.length} parameters given; a ${cfg.hidden.join('×')} ${cfg.activation} ${cfg.algo} policy for ${cfg.env} has ${want} (a checkpoint from another env, policy or algorithm?)`);
   }
+  // Meta-SGD adapts with its learned α at every step (the schedule's sizes do not apply).
+  const learned = cfg.algo === 'meta-sgd' ? splitLearnedStep(theta, numParams(learner.spec)) : null;
+  const policy = learned ? learned.theta : theta;
+  const stepOf = (s: number): StepSize => (learned ? learned.alpha : sizes[s]);
   const rng = new Rng(o.seed);
   const allTasks = o.taskList ?? learner.taskSource.sampleTasks(o.tasks, rng);
   const perTask: number[][] = Array.from({ length: o.steps + 1 }, () => []);
@@ -62,7 +71,7 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
       const tasks = allTasks.slice(c, c + chunk);
       // The vector env has room for `chunk` tasks; pad the last chunk with repeats, ignored below.
       const padded = tasks.concat(Array.from({ length: chunk - tasks.length }, () => tasks[0]));
-      let params: Float32Array[] = padded.map(() => theta);
+      let params: Float32Array[] = padded.map(() => policy);
       for (let s = 0; s <= o.steps; s++) {
         o.onParams?.(s, tasks, params.slice(0, tasks.length));
         const eps = await sampleEpisodes({ lanes: learner.lanes, spec: learner.spec, episodesPerTask: M }, padded, params, rng);
@@ -74,7 +83,7 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
         }
         if (s < o.steps) {
           const data = toTaskData(eps, chunk, computeAdvantages(eps, chunk, cfg), cfg.lossWeighting);
-          params = adaptFlat(learner.spec, params, data, sizes[s]);
+          params = adaptFlat(learner.spec, params, data, stepOf(s));
           disposeTaskData(data);
         }
       }
@@ -89,5 +98,19 @@ export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: Ev
     const v = xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(xs.length - 1, 1);
     return Math.sqrt(v / xs.length);
   });
-  return { steps: perTask.map((_, s) => s), stepSizes: sizes, episodesPerTask: episodes, mean, stderr, perTask };
+  const stepSizes = learned ? [] : sizes;
+  return { steps: perTask.map((_, s) => s), stepSizes, ...(learned ? { learnedStep: summarize(learned.alpha) } : {}), episodesPerTask: episodes, mean, stderr, perTask };
+}
+
+/** Mean, min and max of a vector (Meta-SGD's α, for reports). */
+function summarize(xs: Float32Array): { mean: number; min: number; max: number } {
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of xs) {
+    sum += x;
+    min = Math.min(min, x);
+    max = Math.max(max, x);
+  }
+  return { mean: sum / xs.length, min, max };
 }

@@ -11,9 +11,10 @@ import type { Rng } from '../core/rng.ts';
 import { type EnvOptions, envModuleOf, isBuiltinEnv, makeVector } from '../../envs/registry.ts';
 import { WorkerVectorEnv, splitSlices } from '../streams/workerPool.ts';
 import type { MetaObjectiveOptions } from '../../agents/maml.ts';
-import type { PolicySpec } from '../../agents/policy.ts';
+import { type PolicySpec, numParams } from '../../agents/policy.ts';
 import { trpoStep } from '../../agents/trpo.ts';
 import { reptileUpdate } from '../../agents/reptile.ts';
+import { policyPart } from '../../agents/metaSgd.ts';
 import type { Config } from '../io/config.ts';
 import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
@@ -106,7 +107,7 @@ export async function makeSamplerLanes(cfg: Config, numTasks: number): Promise<A
 }
 
 /**
- * MAML-TRPO one meta-batch at a time, over any env source (built-in, registered, bridged, robot):
+ * MAML-TRPO (or Reptile, or Meta-SGD: `cfg.algo`) one meta-batch at a time, over any env source (built-in, registered, bridged, robot):
  *
  *   const learner = await MetaLearner.create(config);
  *   let theta = initParams(learner.spec, new Rng(config.seed));
@@ -170,6 +171,7 @@ export class MetaLearner {
    * (evaluation) skips those threads.
    */
   static async create(cfg: Config, o: { metaUpdates?: boolean; log?: (line: string) => void } = {}): Promise<MetaLearner> {
+    if (cfg.algo === 'rl2') throw new ConfigError('algo', 'rl2 trains a recurrent policy: use Rl2Learner (src/experiments/rl2Learner.ts), not MetaLearner');
     const source = await openEnvSource(cfg, cfg.metaBatchSize, o.log);
     const learner = new MetaLearner(cfg, source);
     try {
@@ -186,7 +188,7 @@ export class MetaLearner {
 
   private objectiveOptions(): MetaObjectiveOptions {
     const cfg = this.cfg;
-    return { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample, lineSearchKl: cfg.lineSearchKl };
+    return { spec: this.spec, fastLr: cfg.fastLr, firstOrder: cfg.firstOrder, damping: cfg.cgDamping, hvpSubsample: cfg.hvpSubsample, lineSearchKl: cfg.lineSearchKl, learnedStep: cfg.algo === 'meta-sgd' };
   }
 
   /** Worker threads computing the meta-update (0 = in this thread). */
@@ -213,7 +215,9 @@ export class MetaLearner {
     const clock = () => performance.now() / 1000;
     const statsBefore = this.bridgeStats();
     try {
-      let params: Float32Array[] = tasks.map(() => theta);
+      // Meta-SGD's θ holds [policy; α]: the policy part acts.
+      const policy = policyPart(theta, numParams(this.spec));
+      let params: Float32Array[] = tasks.map(() => policy);
       let returnBefore = NaN;
       for (let i = 0; i < cfg.numSteps; i++) {
         const t0 = clock();

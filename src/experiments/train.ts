@@ -13,7 +13,8 @@ import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkp
 import type { MetricRecord } from '../io/jsonl.ts';
 import { RunLogs } from '../io/runLogs.ts';
 import { createRunDir, envSlug, experimentName, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
-import { initParams, numParams, type PolicySpec } from '../../agents/policy.ts';
+import type { PolicySpec } from '../../agents/policy.ts';
+import { adoptMetaParams, initMetaParams } from './metaParams.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
 
@@ -99,12 +100,9 @@ function envRecord(s: BridgeStats): MetricRecord {
   };
 }
 
-/** A run's meta-parameters as the start of a new run, checked against this run's policy. */
-function initTheta(ck: Checkpoint, spec: PolicySpec, dir: string): Float32Array {
-  if (ck.theta.length !== numParams(spec)) {
-    throw new ConfigError('--init', `${dir} holds ${ck.theta.length} parameters (a ${ck.config.hidden.join('×')} ${ck.config.activation} policy for ${ck.config.env}); this run's policy has ${numParams(spec)} (same observation and action sizes, hidden and activation?)`);
-  }
-  return ck.theta;
+/** A run's meta-parameters as the start of a new run, checked against this run's algorithm and policy. */
+function initTheta(ck: Checkpoint, cfg: Config, spec: PolicySpec, dir: string): Float32Array {
+  return adoptMetaParams(ck.theta, cfg, spec, `${dir} (a ${ck.config.hidden.join('×')} ${ck.config.activation} ${ck.config.algo ?? 'maml'} policy for ${ck.config.env})`);
 }
 
 export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainResult> {
@@ -132,8 +130,8 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
     } else {
       runDir = newRunDir(cfg);
       const seeded = new Rng(cfg.seed);
-      const theta = initParams(learner.spec, seeded); // drawn either way, so the generator's state is the same
-      start = { batch: 0, theta: init ? initTheta(init, learner.spec, opts.initDir!) : theta, rng: seeded.getState(), config: cfg, backend: opts.backend };
+      const theta = initMetaParams(cfg, learner.spec, seeded); // drawn either way, so the generator's state is the same
+      start = { batch: 0, theta: init ? initTheta(init, cfg, learner.spec, opts.initDir!) : theta, rng: seeded.getState(), config: cfg, backend: opts.backend };
     }
     removeStaleTemporaries(runDir);
     writeRunConfig(runDir, cfg, [`metarl run config: valid --config input (metarl train --config ${join(runDir, 'config.yaml')})`, `backend in use: ${opts.backend}`]);

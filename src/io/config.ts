@@ -16,6 +16,10 @@ import { BACKENDS } from '../tensor/backendNames.ts';
 
 const int = (min: number) => z.number().int().min(min);
 
+/** Meta-learners of `--algo` (docs/algorithms.md). */
+export const ALGOS = ['maml', 'reptile', 'meta-sgd', 'rl2'] as const;
+export type Algo = (typeof ALGOS)[number];
+
 /** Which KL the TRPO line search bounds (the step direction uses their common Hessian). */
 export const LINE_SEARCH_KL = ['old-new', 'new-old'] as const;
 
@@ -52,8 +56,10 @@ export const ConfigSchema = z
       .describe('built-in simulator, an env registered by envModule, `serve`, `ros`, or ws://host:port of a simulator (see docs/bridge-protocol.md)'),
     envModule: z.string().min(1).optional().describe('file (.ts or .js) whose import registers the env with register() (docs/custom-envs.md); also loaded by every sampling worker'),
     seed: int(0).describe('random seed for tasks, action noise and initial weights'),
-    algo: z.enum(['maml', 'reptile']).default('maml').describe('meta-learner: maml (second-order MAML with a TRPO outer step) or reptile (θ moves toward the tasks\' adapted parameters; docs/algorithms.md)'),
+    algo: z.enum(ALGOS).default('maml').describe('meta-learner: maml (second-order MAML, TRPO outer step), reptile (θ moves toward the adapted parameters), meta-sgd (MAML with a learned per-parameter inner step size) or rl2 (a recurrent policy that adapts in its hidden state); docs/algorithms.md'),
     reptileStepSize: z.number().gt(0).max(1).default(0.1).describe('reptile: outer step size ε of θ ← θ + ε·mean(θ′ − θ)'),
+    rl2Hidden: int(1).default(64).describe('rl2: units of the GRU policy\'s hidden state'),
+    rl2Episodes: int(2).default(2).describe('rl2: episodes per trial (the hidden state is kept across them; episodesPerTask trials per task)'),
     backend: z.enum(BACKENDS).describe('tensor backend (auto tries tensorflow-gpu, tensorflow, webgpu on a hardware GPU, wasm, cpu)'),
     hidden: z.array(int(1)).min(1).describe('hidden layer widths of the policy MLP'),
     activation: z.enum(['tanh', 'relu']).describe('hidden activation of the policy MLP'),
@@ -99,6 +105,8 @@ const base: Config = {
   seed: 1,
   algo: 'maml',
   reptileStepSize: 0.1,
+  rl2Hidden: 64,
+  rl2Episodes: 2,
   backend: 'auto',
   hidden: [64, 64],
   activation: 'tanh',

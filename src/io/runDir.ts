@@ -47,9 +47,9 @@ export function envSlug(env: string): string {
   return env.replace(/^wss?:\/\//, 'ws-').replace(/[^A-Za-z0-9._-]+/g, '-');
 }
 
-/** The algorithm part of a training run folder's name: maml-trpo or reptile. */
+/** The algorithm part of a training run folder's name: maml-trpo, reptile, meta-sgd-trpo or rl2-trpo. */
 export function experimentName(cfg: { algo?: string }): string {
-  return cfg.algo === 'reptile' ? 'reptile' : 'maml-trpo';
+  return cfg.algo === 'reptile' ? 'reptile' : cfg.algo === 'meta-sgd' ? 'meta-sgd-trpo' : cfg.algo === 'rl2' ? 'rl2-trpo' : 'maml-trpo';
 }
 
 /** YYYYMMDDTHHMMSS in UTC. */
