@@ -174,3 +174,13 @@ describe('configs saved by earlier versions', () => {
     expect(upgradeConfig({ ...now })).toEqual(now);
   });
 });
+
+describe('per-algorithm settings (PER_ALGO)', () => {
+  it('layer over the preset and under the file and flags', () => {
+    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'reptile' })).toMatchObject({ numSteps: 3, reptileStepSize: 0.5, hidden: [100, 100] });
+    expect(resolveConfig('paper', { algo: 'reptile', numSteps: 2 }, { env: 'navigation' }).numSteps).toBe(2);
+    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'reptile', reptileStepSize: 0.2 }).reptileStepSize).toBe(0.2);
+    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'rl2' })).toMatchObject({ rl2Hidden: 64, rl2Episodes: 2 });
+    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'maml' }).numSteps).toBe(1);
+  });
+});

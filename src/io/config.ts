@@ -200,6 +200,21 @@ const PER_ENV: Record<PresetName, Partial<Record<EnvName, Partial<Config>>>> = {
   },
 };
 
+/**
+ * What changes per meta-learner, on top of any preset (a config file and flags still override):
+ *   reptile   3 inner steps (with one, Reptile is first-order joint training) and ε = 0.5, the
+ *             step of its navigation test (test/reptile.test.ts);
+ *   meta-sgd  the preset's own settings: α starts at fastLr;
+ *   rl2       a GRU of 64 units over trials of 2 episodes (the env-step budget of a one-step MAML
+ *             batch: trials × 2 episodes against episodes × (1 + 1)).
+ */
+export const PER_ALGO: Record<Algo, Partial<Config>> = {
+  maml: {},
+  reptile: { numSteps: 3, reptileStepSize: 0.5 },
+  'meta-sgd': {},
+  rl2: { rl2Hidden: 64, rl2Episodes: 2 },
+};
+
 /** The preset's settings for an env. */
 export function presetFor(preset: PresetName, env: string): Config {
   if (!isEnvName(env)) throw new ConfigError('env', `unknown env '${env}'; allowed: ${envHelp()}`);
@@ -272,7 +287,8 @@ export function resolveConfig(preset: string, fileIn: Record<string, unknown> = 
   const env = String(defined.env ?? fileIn.env ?? PRESETS[preset as PresetName].env);
   // `--env ros --config robot.yaml`: a bare robot description (it has a url) is the `robot` section.
   const file = env === 'ros' && 'url' in fileIn && !('robot' in fileIn) ? { robot: fileIn } : fileIn;
-  const base = presetFor(preset as PresetName, env);
+  const algo = String(defined.algo ?? file.algo ?? 'maml');
+  const base = { ...presetFor(preset as PresetName, env), ...(PER_ALGO[algo as Algo] ?? {}) };
   const merged = { ...base, ...file, ...defined };
   // Sections merge field by field, so a file may set just `bridge: { port: 9000 }`; a flag left
   // unset (`--port` without `--host`) is no value and must not erase the default.
