@@ -109,6 +109,7 @@ export function buildProgram(): Command {
     .option('--seeds <n>', 'number of seeds', num('--seeds'))
     .option('--tune <steps>', 'instead of one run: one run per step size (comma-separated, e.g. 0.002,0.01,0.05) on held-out seeds (default --seed-base 101), then print each method\'s step of best final return as a continual: section with methodLr')
     .option('--eval-unadapted', 'also keep the returns before adaptation of every evaluation (R0) and report their metrics')
+    .option('--ci <level>', 'confidence level of the intervals over seeds, e.g. 0.9 (default 0.95; needs at least 5 seeds)', num('--ci'))
     .option('--seed-base <n>', 'first seed (default 1): seeds seed-base … seed-base + seeds − 1', num('--seed-base'))
     .option('--tasks <n>', 'tasks in the sequence', num('--tasks'))
     .option('--init <run>', 'start every method from this meta-training run\'s parameters')

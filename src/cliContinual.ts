@@ -27,6 +27,7 @@ export interface ContinualFlags {
   seeds?: number;
   seedBase?: number;
   evalUnadapted?: boolean;
+  ci?: number;
   tune?: string;
   tasks?: number;
   init?: string;
@@ -62,11 +63,14 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   // preset ← the init run's env and policy settings ← the file ← the flags
   if (typeof init === 'string') Object.assign(trainFields, { ...initRunSettings(init), ...trainFields });
   const cfg = resolveConfig(o.preset, trainFields, { env: o.env, out: o.out, backend: o.backend });
-  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, evalUnadapted: o.evalUnadapted, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
+  const defined = Object.fromEntries(Object.entries({ schedule: o.schedule, methods: o.methods === undefined ? undefined : parseMethods(o.methods), seeds: o.seeds, seedBase: o.seedBase, evalUnadapted: o.evalUnadapted, ciLevel: o.ci, tasks: o.tasks, init: o.init }).filter(([, v]) => v !== undefined));
   // Tuning runs on held-out seeds (101, … unless --seed-base says otherwise), away from reported ones.
   const tuning = o.tune === undefined ? null : parseTuneList(o.tune);
   if (tuning && defined.seedBase === undefined && (section as { seedBase?: unknown } | undefined)?.seedBase === undefined) defined.seedBase = 101;
   const c = validateContinual({ ...CONTINUAL_DEFAULTS, ...((section as Record<string, unknown>) ?? {}), ...defined });
+  // Intervals asked for (a level given) but too few seeds to compute them: refused before any work.
+  const askedCi = o.ci !== undefined || (section as { ciLevel?: unknown } | undefined)?.ciLevel !== undefined;
+  if (askedCi && c.seeds < MIN_SEEDS_FOR_CI) throw new ConfigError(o.ci !== undefined ? '--ci' : 'ciLevel', `confidence intervals need at least ${MIN_SEEDS_FOR_CI} seeds; this run has ${c.seeds} (use --seeds ${MIN_SEEDS_FOR_CI} or more, or drop the level)`);
   if (tuning && !c.methods.some((m) => TUNABLE.includes(m))) throw new ConfigError('--tune', `none of the methods has a step size to tune; use some of ${TUNABLE.join(', ')}`);
   if (o.printConfig) {
     process.stdout.write(toYaml({ ...withoutSecrets(cfg), continual: c }));
@@ -104,13 +108,14 @@ export function taskProgress(c: ContinualConfig): (t: TaskRecord) => void {
 }
 
 export function printSummary(r: ContinualResults): void {
-  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [95% CI] over seeds (no CI below ${MIN_SEEDS_FOR_CI} seeds)`);
+  const pct = `${+((r.ciLevel ?? 0.95) * 100).toFixed(1)}%`;
+  console.log(`continual ${r.env}, ${r.schedule} schedule, ${r.tasks.length} tasks: metrics on normalized returns, mean [${pct} CI] over seeds (no CI below ${MIN_SEEDS_FOR_CI} seeds)`);
   const fmt = (iv: Interval) => (iv.n < MIN_SEEDS_FOR_CI ? `${iv.mean.toFixed(3)} (n=${iv.n}, no CI)` : `${iv.mean.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]`);
   for (const [method, m] of Object.entries(r.summary)) {
     console.log(`  ${method.padEnd(9)} ACC ${fmt(m.acc)}  LA ${fmt(m.la)}  BWT ${fmt(m.bwt)}  FWT ${fmt(m.fwt)}  forgetting ${fmt(m.forgetting)}`);
   }
   const pairs = pairedWithMer(r);
-  if (pairs.length > 0) console.log('paired by seed, mean difference [95% CI]:');
+  if (pairs.length > 0) console.log(`paired by seed, mean difference [${pct} CI]:`);
   for (const { other, d } of pairs) {
     console.log(`  mer − ${other.padEnd(9)} ACC ${fmt(d.acc)}  LA ${fmt(d.la)}  forgetting ${fmt(d.forgetting)}`);
   }

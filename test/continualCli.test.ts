@@ -49,6 +49,9 @@ describe('metarl continual / plot', () => {
     [['--schedule', ''], /schedule: invalid value; allowed: random, drift, blocks, cyclic/],
     [['--tasks', '0'], /tasks: must be ≥ 2, got 0/],
     [['--methods', 'mer,nope'], /--methods: unknown method 'nope'; allowed: frozen, finetune, online, replay, mer/],
+    [['--tasks', '1'], /tasks: must be ≥ 2, got 1/],
+    [['--seeds', '1', '--ci', '0.95'], /--ci: confidence intervals need at least 5 seeds; this run has 1/],
+    [['--seeds', '5', '--ci', '1.5'], /ciLevel: must be < 1, got 1.5/],
   ])('%j exits 2 with one line naming what is allowed', (args, message) => {
     const r = run(['continual', ...args]);
     expect(r.status).toBe(2);

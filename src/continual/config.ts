@@ -41,6 +41,7 @@ export const ContinualSchema = z
     firstOrder: z.boolean().describe('first-order item meta-gradients (drop the inner Hessian term)'),
     oracle: z.enum(['auto', 'fixed', 'best-seen']).default('auto').describe("normalization's per-task oracle: 'fixed', θ_0's best return adapting to the task alone over 0 … oracleSteps steps (measured once, whatever methods run), or 'best-seen', the best return any method of the run reached; 'auto': fixed with init (a meta-trained θ_0), best-seen without (a fresh θ_0 is no reference)"),
     oracleSteps: int(1).default(5).describe('adaptation steps of the fixed oracle (at least adaptSteps are used)'),
+    ciLevel: z.number().gt(0).lt(1).default(0.95).describe('confidence level of the reported intervals (percentile bootstrap over seeds, shown from 5 seeds on; asking for a level with fewer seeds is an error)'),
     evalUnadapted: z.boolean().default(false).describe('also keep every evaluation\'s returns before adaptation (R0, MER\'s retained accuracy) and report their metrics'),
     init: z.string().min(1).optional().describe('run folder of a meta-training run whose θ starts every method (default: a fresh initialization)'),
   })
@@ -76,6 +77,7 @@ export const CONTINUAL_DEFAULTS: ContinualConfig = {
   oracle: 'auto',
   oracleSteps: 5,
   evalUnadapted: false,
+  ciLevel: 0.95,
 };
 
 /** Validates a complete continual config; one line naming the field and what it allows. */

@@ -185,7 +185,8 @@ export function pairedWithMer(results: ContinualResults): { other: string; d: Me
   const methods = reportMethods(results);
   if (!methods.includes(PAIRED_WITH)) return [];
   const rng = new Rng(PAIRED_SEED);
-  return methods.filter((m) => m !== PAIRED_WITH).map((other) => ({ other, d: pairedDifferences(results.runs, PAIRED_WITH, other, rng) }));
+  const level = results.ciLevel ?? 0.95;
+  return methods.filter((m) => m !== PAIRED_WITH).map((other) => ({ other, d: pairedDifferences(results.runs, PAIRED_WITH, other, rng, { level }) }));
 }
 
 function pairedSection(results: ContinualResults): string[] {
@@ -194,7 +195,7 @@ function pairedSection(results: ContinualResults): string[] {
   const lines = [
     `### \`${PAIRED_WITH}\` against each method, paired by seed`,
     '',
-    `Per seed, ${PAIRED_WITH}'s metric minus the other method's (same tasks and sampling noise), then the mean over seeds [lo, hi] with a 95 % bootstrap interval. An interval that excludes 0 says the difference holds across seeds; for forgetting, negative means ${PAIRED_WITH} forgets less.`,
+    `Per seed, ${PAIRED_WITH}'s metric minus the other method's (same tasks and sampling noise), then the mean over seeds [lo, hi] with a ${+((results.ciLevel ?? 0.95) * 100).toFixed(1)} % bootstrap interval. An interval that excludes 0 says the difference holds across seeds; for forgetting, negative means ${PAIRED_WITH} forgets less.`,
     '',
     `| difference | ${METRIC_NAMES.map((k) => METRIC_LABELS[k]).join(' | ')} | seeds |`,
     `|---|${METRIC_NAMES.map(() => '---').join('|')}|---|`,

@@ -287,9 +287,9 @@ async function runFrom(runDir: string, state: ContinualState, source: EnvSource 
     saveState(runDir, state);
   }
   const runs = state.done;
-  const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)));
+  const summary = summarize(runs, new Rng(deriveSeed(cfg.seed, 77)), { level: c.ciLevel });
   const stepSizes = Object.fromEntries(c.methods.filter((m) => TUNABLE.includes(m)).map((m) => [m, c.methodLr[m] ?? c.metaLr]));
-  const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks: state.tasks, adaptSteps: c.adaptSteps, runs, summary, stepSizes };
+  const results: ContinualResults = { env: cfg.env, schedule: c.schedule, tasks: state.tasks, adaptSteps: c.adaptSteps, runs, summary, stepSizes, ciLevel: c.ciLevel };
   writeResults(runDir, results);
   writeFileAtomic(join(runDir, 'runs.csv'), toCsv(metricsRows(runs)));
   await writeReport(runDir, results);

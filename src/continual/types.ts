@@ -76,4 +76,6 @@ export interface ContinualResults {
   summary: Record<string, Record<keyof ContinualMetrics, Interval>>;
   /** Step size η each method with one used (metaLr, or its methodLr). */
   stepSizes?: Record<string, number>;
+  /** Confidence level of the intervals (default 0.95). */
+  ciLevel?: number;
 }
