@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type PolicySpec, logProbFromMean, logStdTensor, meanOf, toParams } from './policy.ts';
 import { TaskCurvature } from './curvature.ts';
-import type { TaskData } from './maml.ts';
+import type { TaskData } from './taskData.ts';
 import { NumericError } from '../src/core/errors.ts';
 
 /** Rows of one phase with the behaviour policy's log-probabilities of their actions. */

@@ -19,105 +19,13 @@ import { type Params, type PolicySpec, numParams, klFrom, klFromMean, logProb, l
 import { exp } from '../src/tensor/ops.ts';
 import { TaskCurvature, adaptedKlHvp } from './curvature.ts';
 import { type StepSize, learnedStepBackward, learnedStepKlHvp, splitLearnedStep, stepWith } from './metaSgd.ts';
+import { type TaskData, disposeTaskData, subsampleTaskData } from './taskData.ts';
+import { adaptStep, gradsPerTask, hvpPerTask, innerLoss, meanOverTasks } from './mamlAutodiff.ts';
 
-/** One task's batch of episodes as tensors: N = episodes × horizon rows (padding included). */
-export interface TaskData {
-  obs: tf.Tensor; // [N, obsDim]
-  actions: tf.Tensor; // [N, actDim]
-  advantages: tf.Tensor; // [N]
-  /** mask / (number of real steps): a weighted sum with these is the mean over real steps. */
-  weights: tf.Tensor; // [N]
-}
+// Compatibility for code written before the split (agents/taskData.ts, agents/mamlAutodiff.ts).
+export { type TaskArrays, type TaskData, disposeTaskData, subsampleTaskData, taskDataFromArrays } from './taskData.ts';
+export { adaptStep, innerLoss, meanOverTasks } from './mamlAutodiff.ts';
 
-/** One task's data as plain arrays, e.g. to send to a worker thread; `rows` = N. */
-export interface TaskArrays {
-  rows: number;
-  obs: Float32Array; // N × obsDim
-  actions: Float32Array; // N × actDim
-  advantages: Float32Array;
-  weights: Float32Array;
-}
-
-export function taskDataFromArrays(a: TaskArrays): TaskData {
-  const N = a.rows;
-  return {
-    obs: tf.tensor2d(a.obs, [N, a.obs.length / N]),
-    actions: tf.tensor2d(a.actions, [N, a.actions.length / N]),
-    advantages: tf.tensor1d(a.advantages),
-    weights: tf.tensor1d(a.weights),
-  };
-}
-
-export function disposeTaskData(ds: TaskData[]): void {
-  for (const d of ds) tf.dispose([d.obs, d.actions, d.advantages, d.weights]);
-}
-
-/** Inner (VPG) loss of one task: −mean log π(a|s)·A. */
-export function innerLoss(spec: PolicySpec, P: Params, d: TaskData): tf.Tensor {
-  return tf.neg(tf.sum(tf.mul(tf.mul(logProb(spec, P, d.obs, d.actions), d.advantages), d.weights)));
-}
-
-/** Applies `f` to every task's slice of a flat list of T × (params per task) tensors. */
-function perTask<R>(flat: tf.Tensor[], T: number, f: (P: Params, t: number) => R): R[] {
-  const n = flat.length / T;
-  return Array.from({ length: T }, (_, t) => f(flat.slice(t * n, (t + 1) * n), t));
-}
-
-/** Gradients of Σ_t f(P_t, t) with respect to every P_t (so task t's slice is ∇f_t). */
-function gradsPerTask(Ps: Params[], f: (P: Params, t: number) => tf.Tensor): Params[] {
-  const T = Ps.length;
-  const g = tf.grads((...flat: tf.Tensor[]) => tf.addN(perTask(flat, T, f)))(Ps.flat());
-  return perTask(g, T, (P) => P);
-}
-
-/** Hessian-vector products of every f(P_t, t) with V_t. */
-function hvpPerTask(Ps: Params[], V: Params[], f: (P: Params, t: number) => tf.Tensor): Params[] {
-  const T = Ps.length;
-  const Vflat = V.flat();
-  const hv = tf.grads((...flat: tf.Tensor[]) => {
-    const g = tf.grads((...inner: tf.Tensor[]) => tf.addN(perTask(inner, T, f)))(flat);
-    return tf.addN(g.map((gi, i) => tf.sum(tf.mul(gi, Vflat[i]))));
-  })(Ps.flat());
-  return perTask(hv, T, (P) => P);
-}
-
-/** One inner step for every task: P_t − α ∇L_in(P_t; D_t). */
-export function adaptStep(spec: PolicySpec, Ps: Params[], ds: TaskData[], lr: number): Params[] {
-  const g = gradsPerTask(Ps, (P, t) => innerLoss(spec, P, ds[t]));
-  return Ps.map((P, t) => P.map((p, i) => tf.sub(p, tf.mul(g[t][i], lr))));
-}
-
-/** Mean over tasks, flattened into one float64 vector. */
-export function meanOverTasks(G: Params[]): Float64Array {
-  const T = G.length;
-  const means = tf.tidy(() => G[0].map((_, i) => tf.div(tf.addN(G.map((g) => g[i])), T)));
-  const out = new Float64Array(means.reduce((s, m) => s + m.size, 0));
-  let k = 0;
-  for (const m of means) {
-    out.set(m.dataSync(), k);
-    k += m.size;
-  }
-  tf.dispose(means);
-  return out;
-}
-
-/** The first ⌈fraction · rows⌉ rows of a task's data, reweighted to a mean over that subset. */
-export function subsampleTaskData(d: TaskData, fraction: number): TaskData {
-  return tf.tidy(() => {
-    const N = d.obs.shape[0];
-    const n = Math.max(1, Math.ceil(fraction * N));
-    const w = tf.slice(d.weights, 0, n);
-    const total = tf.sum(w);
-    // All-padding subsets keep zero weight rather than dividing by zero.
-    const weights = tf.div(w, tf.maximum(total, 1e-12));
-    return {
-      obs: tf.slice(d.obs, 0, n),
-      actions: tf.slice(d.actions, 0, n),
-      advantages: tf.slice(d.advantages, 0, n),
-      weights,
-    };
-  });
-}
 
 export interface MetaObjectiveOptions {
   spec: PolicySpec;

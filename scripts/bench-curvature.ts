@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.ts';
 import { Rng } from '../src/core/rng.ts';
 import { type Params, type PolicySpec, initParams, klFrom, meanOf, toParams } from '../agents/policy.ts';
-import { type TaskData, innerLoss } from '../agents/maml.ts';
+import type { TaskData } from '../agents/taskData.ts';
+import { innerLoss } from '../agents/mamlAutodiff.ts';
 import { TaskCurvature, adaptedKlHvp } from '../agents/curvature.ts';
 
 const backend = await initBackend(process.argv[2] ?? 'wasm');

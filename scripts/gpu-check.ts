@@ -17,7 +17,7 @@ import { describeBackend, initBackend } from '../src/tensor/backend.ts';
 import { Rng } from '../src/core/rng.ts';
 import { LocalObjective } from '../src/experiments/outerObjective.ts';
 import { type PolicySpec, initParams } from '../agents/policy.ts';
-import type { TaskArrays } from '../agents/maml.ts';
+import type { TaskArrays } from '../agents/taskData.ts';
 import { ReplayMemory } from '../agents/merMemory.ts';
 
 const { values } = parseArgs({ options: { backends: { type: 'string', default: 'webgpu,wasm' }, reps: { type: 'string', default: '5' }, tasks: { type: 'string', default: '40' }, rows: { type: 'string', default: '4000' } } });

@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.ts';
 import { Rng } from '../src/core/rng.ts';
 import { type Activation, type Params, type PolicySpec, klFrom, meanOf, numParams, toParams } from '../agents/policy.ts';
-import { type TaskData, innerLoss } from '../agents/maml.ts';
+import type { TaskData } from '../agents/taskData.ts';
+import { innerLoss } from '../agents/mamlAutodiff.ts';
 import { TaskCurvature, adaptedKlHvp } from '../agents/curvature.ts';
 import { relErr } from './helpers.ts';
 

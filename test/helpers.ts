@@ -1,6 +1,6 @@
 /** Shared helpers for tests: small random MAML problems on the active tfjs backend. */
 import { Rng } from '../src/core/rng.ts';
-import { type TaskArrays, type TaskData, taskDataFromArrays } from '../agents/maml.ts';
+import { type TaskArrays, type TaskData, taskDataFromArrays } from '../agents/taskData.ts';
 import type { PolicySpec } from '../agents/policy.ts';
 
 /** Random per-task data as arrays: N rows, the last `pad` of them padding (zero weight). */

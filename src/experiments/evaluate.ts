@@ -7,7 +7,8 @@
 import { Rng } from '../core/rng.ts';
 import type { Config } from '../io/config.ts';
 import { ConfigError } from '../core/errors.ts';
-import { adaptFlat, disposeTaskData } from '../../agents/maml.ts';
+import { adaptFlat } from '../../agents/maml.ts';
+import { disposeTaskData } from '../../agents/taskData.ts';
 import { numParams } from '../../agents/policy.ts';
 import { type StepSize, splitLearnedStep } from '../../agents/metaSgd.ts';
 import { metaParamCount } from './metaParams.ts';

@@ -4,7 +4,8 @@
  * parts, which the main thread combines in task order.
  */
 import { parentPort } from 'node:worker_threads';
-import { MetaObjective, type MetaObjectiveOptions, taskDataFromArrays } from '../../agents/maml.ts';
+import { MetaObjective, type MetaObjectiveOptions } from '../../agents/maml.ts';
+import { taskDataFromArrays } from '../../agents/taskData.ts';
 import { toFlat } from '../../agents/policy.ts';
 import { initBackend } from '../tensor/backend.ts';
 import { type Reply, serializeError } from '../core/workerProtocol.ts';

@@ -11,15 +11,8 @@
 import { siblingModule } from '../core/moduleUrl.ts';
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
-import {
-  MetaObjective,
-  type MetaObjectiveOptions,
-  type TaskArrays,
-  addDamping,
-  meanOfParts,
-  sumOfParts,
-  taskDataFromArrays,
-} from '../../agents/maml.ts';
+import { MetaObjective, type MetaObjectiveOptions, addDamping, meanOfParts, sumOfParts } from '../../agents/maml.ts';
+import { type TaskArrays, taskDataFromArrays } from '../../agents/taskData.ts';
 import { toFlat } from '../../agents/policy.ts';
 import type { Evaluation } from '../../agents/trpo.ts';
 import { WorkerGroup } from '../streams/workerGroup.ts';

@@ -13,7 +13,7 @@ import type { RolloutParts, RolloutSpec } from '../core/workerProtocol.ts';
 import { makeActor } from './actor.ts';
 import { LinearFeatureBaseline } from '../../agents/baseline.ts';
 import { type StepWeighting, discountedReturns, gae, normalizePerGroup, stepWeights } from '../../agents/advantages.ts';
-import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents/maml.ts';
+import { type TaskArrays, type TaskData, taskDataFromArrays } from '../../agents/taskData.ts';
 
 export interface TaskSampler<T> {
   /**
