@@ -11,7 +11,7 @@ import { CONTINUAL_DEFAULTS, type ContinualConfig, initRunSettings, parseMethods
 import type { ContinualResults, Interval } from './continual/types.ts';
 import { loadState } from './continual/state.ts';
 import { type Config, readConfigFile, resolveConfig } from './io/config.ts';
-import { ConfigError } from './core/errors.ts';
+import { ConfigError, NumericError } from './core/errors.ts';
 import { TUNABLE, chooseSteps, parseTuneList } from './continual/tune.ts';
 import { stringify as toYaml } from 'yaml';
 import { withoutSecrets } from './io/secrets.ts';
@@ -80,12 +80,24 @@ export async function continualCommand(o: ContinualFlags, cmd: Command): Promise
   const backend = await initBackend(cfg.backend);
   log(`backend: ${describeBackend(backend)}`);
   if (tuning) {
-    const results = [];
+    const results: ContinualResults[] = [];
+    const tuned = c.methods.filter((m) => TUNABLE.includes(m));
     for (const lr of tuning) {
       log(`tuning: every method at step size ${lr} (seeds ${c.seedBase}…${c.seedBase + c.seeds - 1})`);
-      const r = await runContinual(cfg, { ...c, metaLr: lr, methodLr: {} }, { backend, log, onTask: taskProgress(c) });
-      log(`run folder ${r.runDir}`);
-      results.push(r.results);
+      const runs: ContinualResults['runs'] = [];
+      for (const method of tuned) {
+        // One run per method: a method that diverges at this step loses this step alone.
+        const one = { ...c, methods: [method], metaLr: lr, methodLr: {} };
+        try {
+          const r = await runContinual(cfg, one, { backend, log, onTask: taskProgress(one) });
+          log(`run folder ${r.runDir}`);
+          runs.push(...r.results.runs);
+        } catch (e) {
+          if (!(e instanceof NumericError)) throw e;
+          log(`  ${method} at step size ${lr} diverged (${e.message}): not a candidate`);
+        }
+      }
+      results.push({ env: cfg.env, schedule: c.schedule, tasks: [], adaptSteps: c.adaptSteps, runs, summary: {} });
     }
     const choice = chooseSteps(tuning, results);
     for (const t of choice) log(`  ${t.method.padEnd(7)} final return at ${tuning.map((lr, k) => `${lr}: ${t.acc[k].toFixed(2)}`).join(', ')} → ${t.lr}`);

@@ -16,6 +16,14 @@ describe('step-size tuning', () => {
     ]);
   });
 
+  it('passes over a step at which a method diverged (absent from that run), even the first one', () => {
+    const choice = chooseSteps([0.01, 0.03, 0.1], [results({ mer: -30 }), results({ online: -35, mer: -20 }), results({ online: -25 })]);
+    expect(choice).toEqual([
+      { method: 'mer', lr: 0.03, acc: [-30, -20, -Infinity] },
+      { method: 'online', lr: 0.1, acc: [-Infinity, -35, -25] },
+    ]);
+  });
+
   it.each([
     ['0.01', /at least two/],
     ['0.01,-1', /expected positive step sizes/],

@@ -5,7 +5,8 @@
  * the smaller η). Raw, not normalized: each run normalizes by its own references (a best-seen
  * oracle grows with the step), so normalized ACC does not compare across runs — on navigation
  * blocks it picked 0.005 for replay where every raw return said 0.05. The choice goes to `methodLr` of the runs that are reported, which
- * use other seeds, so no method is judged on the seeds its step was picked on.
+ * use other seeds, so no method is judged on the seeds its step was picked on. Each method runs
+ * on its own at each η, so one that diverges (non-finite parameters or actions) loses that η alone.
  */
 import { ConfigError } from '../core/errors.ts';
 import type { ContinualResults } from './types.ts';
@@ -37,9 +38,12 @@ export function finalReturn(r: ContinualResults, method: string): number {
   return mean(runs.map((x) => mean(x.R[x.R.length - 1])));
 }
 
-/** Per tunable method present in the runs: the candidate with the best final return. */
+/**
+ * Per tunable method present in any run: the candidate with the best final return. A method
+ * missing from a candidate's run (it diverged there) has −∞ at that candidate.
+ */
 export function chooseSteps(candidates: number[], results: ContinualResults[]): TuneChoice[] {
-  const methods = [...new Set((results[0]?.runs ?? []).map((x) => x.method))].filter((m) => TUNABLE.includes(m));
+  const methods = [...new Set(results.flatMap((r) => r.runs.map((x) => x.method)))].filter((m) => TUNABLE.includes(m));
   return methods.map((method) => {
     const acc = results.map((r) => finalReturn(r, method));
     let best = 0;
