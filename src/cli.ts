@@ -177,7 +177,7 @@ export function buildProgram(): Command {
     .description('returns after 0..K adaptation steps on new tasks, for a trained run')
     .requiredOption('--run <dir>', 'run folder with a checkpoint')
     .option('--tasks <n>', 'number of new tasks (the paper evaluates 40)', num('--tasks'), 100)
-    .option('--steps <k>', 'adaptation steps', num('--steps'), 3)
+    .option('--steps <k>', 'adaptation steps (rl2: trials of k + 1 episodes, the return of each episode reported)', num('--steps'), 3)
     .option('--seed <n>', 'seed for the evaluation tasks and noise', num('--seed'), 1_000_003)
     .option('--step-sizes <list>', 'size of adaptation step 1, 2, … comma-separated, the last repeating (default: the run\'s evalStepSizes, else fastLr)', stepSizes)
     .option('--episodes <n>', 'episodes per task and step (default: the run\'s evalEpisodesPerTask, else episodesPerTask)', num('--episodes'))

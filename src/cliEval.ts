@@ -13,6 +13,11 @@ import type { EvalResult } from './experiments/evaluate.ts';
 import { paperTestTasks } from './experiments/paperTasks.ts';
 
 function printEval(r: EvalResult, tasks: number): void {
+  if (r.adaptation === 'episodes') {
+    console.log(`adaptation within a trial on ${tasks} new tasks, ${r.episodesPerTask} trials per task, hidden state kept across episodes (mean return ± standard error):`);
+    for (const s of r.steps) console.log(`  episode ${s + 1}: ${r.mean[s].toFixed(2)} ± ${r.stderr[s].toFixed(2)}`);
+    return;
+  }
   console.log(`adaptation on ${tasks} new tasks, ${r.episodesPerTask} episodes per task and step (mean return ± standard error):`);
   for (const s of r.steps) {
     const a = r.learnedStep;
@@ -67,6 +72,7 @@ export async function runEval(opts: EvalFlags): Promise<EvalResult> {
     if (!(Number.isInteger(v) && v >= (flag === '--steps' ? 0 : 1))) throw new ConfigError(flag, `expected a whole number ≥ ${flag === '--steps' ? 0 : 1}, got ${v}`);
   }
   if (opts.stepSizes && ck.config.algo === 'meta-sgd') throw new ConfigError('--step-sizes', `${opts.run} is a meta-sgd run, which adapts with its learned step sizes; drop --step-sizes`);
+  if (opts.stepSizes && ck.config.algo === 'rl2') throw new ConfigError('--step-sizes', `${opts.run} is an rl2 run, which adapts in its hidden state without gradient steps; drop --step-sizes (--steps K runs trials of K + 1 episodes)`);
   const [{ describeBackend, initBackend }, { evaluateAdaptation }] = await Promise.all([import('./tensor/backend.ts'), import('./experiments/evaluate.ts')]);
   const backend = await initBackend((opts.backend ?? ck.config.backend) as Config['backend']);
   process.stderr.write(`backend: ${describeBackend(backend)}; ${ck.config.env} checkpoint after ${ck.batch} meta-batches\n`);

@@ -166,7 +166,7 @@ export async function runSeeds(flags: TrainFlags & { seeds: string }, cmd?: Comm
 
 /** Flags that only some meta-learners use: given with another, an error naming where they apply. */
 const ONLY_FOR: Record<string, readonly Algo[]> = {
-  hvpSubsample: ['maml', 'meta-sgd'],
+  hvpSubsample: ['maml', 'meta-sgd', 'rl2'],
   firstOrder: ['maml', 'meta-sgd'],
   reptileStepSize: ['reptile'],
   rl2Hidden: ['rl2'],

@@ -180,7 +180,7 @@ describe('per-algorithm settings (PER_ALGO)', () => {
     expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'reptile' })).toMatchObject({ numSteps: 3, reptileStepSize: 0.5, hidden: [100, 100] });
     expect(resolveConfig('paper', { algo: 'reptile', numSteps: 2 }, { env: 'navigation' }).numSteps).toBe(2);
     expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'reptile', reptileStepSize: 0.2 }).reptileStepSize).toBe(0.2);
-    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'rl2' })).toMatchObject({ rl2Hidden: 64, rl2Episodes: 2 });
+    expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'rl2' })).toMatchObject({ rl2Hidden: 64, rl2Episodes: 2, maxKl: 0.05 });
     expect(resolveConfig('paper', {}, { env: 'navigation', algo: 'maml' }).numSteps).toBe(1);
   });
 });

@@ -34,6 +34,11 @@ export interface EvalResult {
   steps: number[];
   /** Step size used for step s + 1 (s = 0 … K − 1); empty for meta-sgd, which uses its learned α. */
   stepSizes: number[];
+  /**
+   * rl2: 'episodes', index s is episode s + 1 of a trial (the policy adapts in its hidden state,
+   * with no gradient step; `episodesPerTask` then counts trials). Otherwise gradient steps.
+   */
+  adaptation?: 'episodes';
   /** meta-sgd: the learned per-parameter step sizes α used at every step, summarized. */
   learnedStep?: { mean: number; min: number; max: number };
   episodesPerTask: number;
@@ -50,6 +55,12 @@ export function stepSchedule(sizes: number[], fallback: number, steps: number): 
 }
 
 export async function evaluateAdaptation(cfg: Config, theta: Float32Array, o: EvalOptions): Promise<EvalResult> {
+  if (cfg.algo === 'rl2') {
+    // "After s steps" is episode s + 1 of a trial of steps + 1 episodes.
+    const { evaluateRl2 } = await import('./rl2Learner.ts');
+    const trials = o.episodesPerTask ?? cfg.evalEpisodesPerTask;
+    return evaluateRl2({ ...cfg, evalEpisodesPerTask: trials }, theta, { tasks: o.tasks, seed: o.seed, episodes: o.steps + 1, taskList: o.taskList, onProgress: o.onProgress });
+  }
   const chunk = cfg.metaBatchSize;
   const episodes = o.episodesPerTask ?? (cfg.evalEpisodesPerTask || cfg.episodesPerTask);
   const sizes = stepSchedule(o.stepSizes ?? cfg.evalStepSizes, cfg.fastLr, o.steps);

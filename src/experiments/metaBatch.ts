@@ -20,7 +20,8 @@ import { computeAdvantages, sampleEpisodes, toTaskArrays } from './sampler.ts';
 import { LocalObjective, MetaWorkerPool, type OuterObjective, shardableBackend } from './outerObjective.ts';
 import { type EnvSource, type TaskSource, openEnvSource } from './envSource.ts';
 import { checkSizes } from './budget.ts';
-import { type BridgeStats, type BridgeVectorEnv, emptyStats } from '../bridge/bridgeEnv.ts';
+import type { BridgeStats } from '../bridge/bridgeEnv.ts';
+import { EnvLearner } from './envLearner.ts';
 
 export interface BatchMetrics {
   /** Mean episode return with the meta-parameters, before adaptation. */
@@ -118,50 +119,14 @@ export async function makeSamplerLanes(cfg: Config, numTasks: number): Promise<A
  * step on the meta-parameters θ; θ is a plain Float32Array the caller owns (see `train` for runs
  * with checkpoints and logs).
  */
-export class MetaLearner {
+export class MetaLearner extends EnvLearner {
   readonly spec: PolicySpec;
 
   private metaPool: MetaWorkerPool | null = null;
 
-  private constructor(
-    readonly cfg: Config,
-    private readonly source: EnvSource,
-  ) {
+  private constructor(cfg: Config, source: EnvSource) {
+    super(cfg, source);
     this.spec = policySpecOf(cfg, source.taskSource);
-  }
-
-  /** Spaces and task distribution of the env. */
-  get taskSource(): TaskSource {
-    return this.source.taskSource;
-  }
-
-  /** The sampler's vector envs (see makeSamplerLanes and EnvSource). */
-  get lanes(): AnyVectorEnv<unknown>[] {
-    return this.source.lanes;
-  }
-
-  /** Whether the env is a robot (BridgeVectorEnv.hardware): stop requests halt it at once. */
-  get hardware(): boolean {
-    return this.lanes.some((env) => (env as BridgeVectorEnv).hardware === true);
-  }
-
-  /** Halts every hardware lane: the stop action goes out now and no action follows. */
-  halt(reason: string): void {
-    for (const env of this.lanes) (env as BridgeVectorEnv).halt?.(reason);
-  }
-
-  /** Counters of the bridged lanes (rejected messages, stops, …), summed; null for built-in envs. */
-  bridgeStats(): BridgeStats | null {
-    const bridged = this.lanes.filter((env): env is BridgeVectorEnv => typeof (env as BridgeVectorEnv).stats === 'object');
-    if (bridged.length === 0) return null;
-    const sum = emptyStats();
-    for (const env of bridged) for (const k of Object.keys(sum) as (keyof BridgeStats)[]) sum[k] += env.stats[k] ?? 0;
-    return sum;
-  }
-
-  /** What the learner is connected to. */
-  get envDescription(): string {
-    return this.source.description;
   }
 
   /**
@@ -241,8 +206,7 @@ export class MetaLearner {
         const t3 = clock();
         const next = reptileUpdate(theta, params, cfg.reptileStepSize);
         const secondsOuter = clock() - t3;
-        const env = statsBefore ? { env: statsDelta(this.bridgeStats()!, statsBefore) } : {};
-        return { theta: next, metrics: { returnBefore, returnAfter, kl: 0, surrogateChange: 0, lsSteps: 0, accepted: true, secondsSampling, secondsInner, secondsOuter, envSteps, ...env } };
+        return { theta: next, metrics: { returnBefore, returnAfter, kl: 0, surrogateChange: 0, lsSteps: 0, accepted: true, secondsSampling, secondsInner, secondsOuter, envSteps, ...this.statsSince(statsBefore) } };
       }
       const t3 = clock();
       await obj.setValidation(toTaskArrays(valid, T, computeAdvantages(valid, T, cfg), cfg.lossWeighting));
@@ -270,7 +234,7 @@ export class MetaLearner {
           secondsInner,
           secondsOuter,
           envSteps,
-          ...(statsBefore ? { env: statsDelta(this.bridgeStats()!, statsBefore) } : {}),
+          ...this.statsSince(statsBefore),
         },
       };
     } finally {
@@ -278,14 +242,7 @@ export class MetaLearner {
     }
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.source.close(), this.metaPool?.close()]);
+  override async close(): Promise<void> {
+    await Promise.all([super.close(), this.metaPool?.close()]);
   }
-}
-
-/** Counter increments between two readings. */
-function statsDelta(now: BridgeStats, before: BridgeStats): BridgeStats {
-  const d = emptyStats();
-  for (const k of Object.keys(d) as (keyof BridgeStats)[]) d[k] = now[k] - before[k];
-  return d;
 }

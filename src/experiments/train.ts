@@ -13,8 +13,8 @@ import { type Checkpoint, loadRunCheckpoint, saveCheckpoint } from '../io/checkp
 import type { MetricRecord } from '../io/jsonl.ts';
 import { RunLogs } from '../io/runLogs.ts';
 import { createRunDir, envSlug, experimentName, prepareOut, removeStaleTemporaries, writeRunConfig } from '../io/runDir.ts';
-import type { PolicySpec } from '../../agents/policy.ts';
-import { adoptMetaParams, initMetaParams } from './metaParams.ts';
+import { type AnySpec, adoptMetaParams, initMetaParams } from './metaParams.ts';
+import { Rl2Learner } from './rl2Learner.ts';
 import { type BatchMetrics, MetaLearner } from './metaBatch.ts';
 import type { BridgeStats } from '../bridge/bridgeEnv.ts';
 
@@ -101,7 +101,7 @@ function envRecord(s: BridgeStats): MetricRecord {
 }
 
 /** A run's meta-parameters as the start of a new run, checked against this run's algorithm and policy. */
-function initTheta(ck: Checkpoint, cfg: Config, spec: PolicySpec, dir: string): Float32Array {
+function initTheta(ck: Checkpoint, cfg: Config, spec: AnySpec, dir: string): Float32Array {
   return adoptMetaParams(ck.theta, cfg, spec, `${dir} (a ${ck.config.hidden.join('×')} ${ck.config.activation} ${ck.config.algo ?? 'maml'} policy for ${ck.config.env})`);
 }
 
@@ -118,7 +118,7 @@ export async function train(cfgIn: Config, opts: TrainOptions): Promise<TrainRes
   }
   if (!resumed) prepareOut(cfg.out); // a bad --out fails now, not after the env is up
   // Open the env first: a bridged env's spaces are known only once it is connected.
-  const learner = await MetaLearner.create(cfg, { log: opts.log });
+  const learner = cfg.algo === 'rl2' ? await Rl2Learner.create(cfg, { log: opts.log }) : await MetaLearner.create(cfg, { log: opts.log });
   const halt = () => learner.halt('stop requested');
   try {
     opts.log?.(`env: ${learner.envDescription}`);

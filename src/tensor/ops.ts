@@ -32,6 +32,22 @@ export const exp: (x: T) => T = customGrad((x: T, save: tf.GradSaveFunc) => {
   return { value: tf.exp(x), gradFunc: (dy: T, saved: T[]) => tf.mul(dy, exp(saved[0])) };
 }) as (x: T) => T;
 
+/**
+ * Logistic σ with dσ/dx = σ(x)(1 − σ(x)) recomputed from x. tfjs's own sigmoid takes its gradient
+ * from its output, which is not connected to x on an outer tape: a second derivative through it
+ * throws "Cannot compute gradient" (test/gru.test.ts). Used by RL²'s GRU (agents/gru.ts).
+ */
+export const sigmoid: (x: T) => T = customGrad((x: T, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: tf.sigmoid(x),
+    gradFunc: (dy: T, saved: T[]) => {
+      const s = sigmoid(saved[0]);
+      return tf.mul(dy, tf.mul(s, tf.sub(1, s)));
+    },
+  };
+}) as (x: T) => T;
+
 /** ReLU; its gradient mask comes from the input, so tfjs's own op is already safe. */
 export const relu = (x: T): T => tf.relu(x);
 
