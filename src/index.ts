@@ -4,7 +4,8 @@
  * - Environments: `register` your own (sync or async `step`), `make` / `makeVector` any env by
  *   name, the Gymnasium-shaped types, `Box`, and the JSON task spaces (docs/custom-envs.md).
  * - Runs: `train`, `evaluate`, the continual experiment (`runContinual`, `resumeContinual`).
- * - The algorithm one meta-batch at a time: `MetaLearner` with `initParams` and `Rng`.
+ * - The algorithms one meta-batch at a time: `MetaLearner` (maml, reptile, meta-sgd) and
+ *   `Rl2Learner` (rl2), started from `initMetaParams` with an `Rng` (docs/algorithms.md).
  * - The WebSocket bridge (metarl-bridge/1, docs/bridge-protocol.md): the agent's side
  *   (`RemoteVectorEnv` dials a simulator, `AgentServer` waits for one) and the simulator's
  *   (`serveSimulator`, `dialAgent`).
@@ -29,9 +30,14 @@ export { initBackend } from './tensor/backend.ts';
 export { BACKENDS, type BackendName } from './tensor/backendNames.ts';
 export { ConfigError, NumericError, HaltedError } from './core/errors.ts';
 
-// The algorithm
+// The algorithms
 export { MetaLearner } from './experiments/metaBatch.ts';
+export { Rl2Learner } from './experiments/rl2Learner.ts';
+export { initMetaParams, metaParamCount } from './experiments/metaParams.ts';
 export { initParams, numParams, type PolicySpec } from '../agents/policy.ts';
+export { initGruParams, numGruParams, type GruSpec } from '../agents/gru.ts';
+export { withLearnedStep, splitLearnedStep } from '../agents/metaSgd.ts';
+export { ALGOS, type Algo } from './io/config.ts';
 
 // Continual task adaptation
 export { runContinual, resumeContinual, type ContinualRunOptions } from './continual/run.ts';
