@@ -43,7 +43,7 @@ describe('reptile', () => {
     expect(lastError(unknown)).toMatch(/--algo.*protonet.*maml, reptile, meta-sgd, rl2/);
     const mixed = cli('train', '--algo', 'reptile', '--hvp-subsample', '0.5', '--print-config');
     expect(mixed.status).toBe(2);
-    expect(lastError(mixed)).toBe('error: --algo: --hvp-subsample applies to --algo maml or meta-sgd, not reptile (allowed --algo: maml, reptile, meta-sgd, rl2)');
+    expect(lastError(mixed)).toBe('error: --algo: --hvp-subsample applies to --algo maml or meta-sgd or rl2, not reptile (allowed --algo: maml, reptile, meta-sgd, rl2)');
     const other = cli('train', '--reptile-step-size', '0.5', '--print-config');
     expect(lastError(other)).toBe('error: --algo: --reptile-step-size applies to --algo reptile, not maml (allowed --algo: maml, reptile, meta-sgd, rl2)');
   });
