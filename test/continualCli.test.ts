@@ -79,7 +79,8 @@ describe('metarl continual / plot', () => {
     expect(r.stderr).toMatch(/tuning: every method at step size 0\.001 \(seeds 101…101\)/);
     expect(r.stderr).toMatch(/^ {2}online +final return at 0\.001: -?\d+\.\d{2}, 0\.01: -?\d+\.\d{2} → 0\.0?01$/m);
     expect(r.stdout).toMatch(/^continual:\n {2}methodLr:\n {4}online: 0\.0?01\n {4}er: 0\.0?01\n$/);
-    expect(readdirSync(out).filter((f) => f.startsWith('continual__navigation__'))).toHaveLength(2);
+    // One run per step size and tunable method (a divergence then costs that pair alone): 2 × 2.
+    expect(readdirSync(out).filter((f) => f.startsWith('continual__navigation__'))).toHaveLength(4);
     const bad = run(['continual', '--tune', '0.01', '--out', out]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--tune: give at least two step sizes/);
