@@ -2,6 +2,7 @@
 import { Rng } from '../src/core/rng.ts';
 import { type TaskArrays, type TaskData, taskDataFromArrays } from '../agents/taskData.ts';
 import type { PolicySpec } from '../agents/policy.ts';
+import { dot } from '../src/tensor/cg.ts';
 
 /** Random per-task data as arrays: N rows, the last `pad` of them padding (zero weight). */
 export function randomTaskArrays(spec: PolicySpec, T: number, N: number, rng: Rng, pad = 0): TaskArrays[] {
@@ -38,4 +39,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i] ** 2;
   }
   return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/**
+ * A curvature product probed along two random directions u, v of length n: uᵀHv, vᵀHu (equal for
+ * a symmetric H) and uᵀHu (positive for a positive-definite one), for the tests to bound.
+ */
+export function probeProduct(hvp: (x: Float64Array) => Float64Array, n: number, rng: Rng) {
+  const u = randomDirection(n, rng);
+  const v = randomDirection(n, rng);
+  return { u, v, uHv: dot(u, hvp(v)), vHu: dot(v, hvp(u)), uHu: dot(u, hvp(u)) };
 }

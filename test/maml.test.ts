@@ -11,7 +11,7 @@ import { MetaObjective } from '../agents/maml.ts';
 import type { TaskData } from '../agents/taskData.ts';
 import { type PolicySpec, initParams, numParams, toFlat } from '../agents/policy.ts';
 import { dot } from '../src/tensor/cg.ts';
-import { axpy, randomDirection, randomTaskData, relErr } from './helpers.ts';
+import { axpy, probeProduct, randomDirection, randomTaskData, relErr } from './helpers.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -105,11 +105,7 @@ describe('KL Hessian-vector product through the inner step', () => {
 
   it('is symmetric positive semi-definite', () => {
     const { obj, theta, rng } = build(tanhSpec, false, 9);
-    const u = randomDirection(theta.length, rng);
-    const v = randomDirection(theta.length, rng);
-    const uHv = dot(u, obj.fisherVectorProduct(v));
-    const vHu = dot(v, obj.fisherVectorProduct(u));
-    const uHu = dot(u, obj.fisherVectorProduct(u));
+    const { uHv, vHu, uHu } = probeProduct((x) => obj.fisherVectorProduct(x), theta.length, rng);
     obj.dispose();
     expect(Math.abs(uHv - vHu)).toBeLessThan(1e-4 * (Math.abs(uHv) + 1e-3));
     expect(uHu).toBeGreaterThan(0);

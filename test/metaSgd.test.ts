@@ -13,7 +13,7 @@ import { TaskCurvature } from '../agents/curvature.ts';
 import { learnedStepBackward, learnedStepForward, splitLearnedStep, withLearnedStep } from '../agents/metaSgd.ts';
 import { type PolicySpec, initParams } from '../agents/policy.ts';
 import { dot } from '../src/tensor/cg.ts';
-import { axpy, randomDirection, randomTaskData, relErr } from './helpers.ts';
+import { axpy, probeProduct, randomDirection, randomTaskData, relErr } from './helpers.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -126,15 +126,10 @@ describe('Meta-SGD Jacobian of the adapted parameters', () => {
 describe('Meta-SGD KL Hessian-vector product over [θ; α]', () => {
   it.each([false, true])('matches second differences of the KL (uᵀHv), symmetric PSD (first-order: %s)', (firstOrder) => {
     const { obj, phi, rng } = build(5, 1, firstOrder);
-    const u = randomDirection(phi.length, rng);
-    const v = randomDirection(phi.length, rng);
+    const { u, v, uHv: an, vHu, uHu } = probeProduct((x) => obj.fisherVectorProduct(x), phi.length, rng);
     const eps = 0.05;
     const kl = (a: number, b: number) => obj.evaluate(Float32Array.from(phi, (x, i) => x + a * u[i] + b * v[i])).kl;
     const fd = (kl(eps, eps) - kl(eps, -eps) - kl(-eps, eps) + kl(-eps, -eps)) / (4 * eps * eps);
-    const hv = obj.fisherVectorProduct(v);
-    const an = dot(u, hv);
-    const vHu = dot(v, obj.fisherVectorProduct(u));
-    const uHu = dot(u, obj.fisherVectorProduct(u));
     obj.dispose();
     // The first-order product drops H_i, so it only approximates the true curvature.
     if (!firstOrder) expect(Math.abs(an - fd)).toBeLessThan(0.02 * Math.abs(fd) + 1e-4);

@@ -17,7 +17,7 @@ import { Rl2Learner, evaluateRl2 } from '../src/experiments/rl2Learner.ts';
 import type { AnyVectorEnv } from '../src/core/env.ts';
 import { liveWorkerCount } from '../src/streams/workerGroup.ts';
 import { dot } from '../src/tensor/cg.ts';
-import { axpy, randomDirection, relErr } from './helpers.ts';
+import { axpy, probeProduct, randomDirection, relErr } from './helpers.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -112,11 +112,7 @@ describe('RL² KL Hessian-vector product (Gauss–Newton)', () => {
 
   it('is symmetric positive semi-definite', () => {
     const { obj, theta, rng } = build(5);
-    const u = randomDirection(theta.length, rng);
-    const v = randomDirection(theta.length, rng);
-    const uHv = dot(u, obj.fisherVectorProduct(v));
-    const vHu = dot(v, obj.fisherVectorProduct(u));
-    const uHu = dot(u, obj.fisherVectorProduct(u));
+    const { uHv, vHu, uHu } = probeProduct((x) => obj.fisherVectorProduct(x), theta.length, rng);
     obj.dispose();
     expect(Math.abs(uHv - vHu)).toBeLessThan(1e-5 * (Math.abs(uHv) + 1e-3));
     expect(uHu).toBeGreaterThan(0);

@@ -59,6 +59,11 @@ function relativeStd(fraction: number, box: TaskSource['actionSpace']): number[]
   });
 }
 
+/** The TRPO step's settings of a config (the outer step of maml, meta-sgd and rl2). */
+export function trpoSettings(cfg: Config): { maxKl: number; cgIters: number; lsMaxSteps: number; lsBacktrack: number } {
+  return { maxKl: cfg.maxKl, cgIters: cfg.cgIters, lsMaxSteps: cfg.lsMaxSteps, lsBacktrack: cfg.lsBacktrack };
+}
+
 /** Worker entry of the sampling workers: the env plus whole rollouts with the policy. */
 export const SAMPLER_WORKER_URL = siblingModule('./samplerWorker', import.meta.url);
 
@@ -217,7 +222,7 @@ export class MetaLearner extends EnvLearner {
       const res = await trpoStep(
         theta,
         { gradient, fvp: (v) => obj.fisherVectorProduct(v), evaluate: (th) => obj.evaluate(th), lossBefore },
-        { maxKl: cfg.maxKl, cgIters: cfg.cgIters, lsMaxSteps: cfg.lsMaxSteps, lsBacktrack: cfg.lsBacktrack },
+        trpoSettings(cfg),
       );
       assertFinite('updated parameters', res.theta);
       const secondsOuter = clock() - t3;

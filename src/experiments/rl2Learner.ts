@@ -20,7 +20,7 @@ import type { Config } from '../io/config.ts';
 import { type GruSpec, numGruParams } from '../../agents/gru.ts';
 import { Rl2Objective, subsampleTrials } from '../../agents/rl2.ts';
 import { trpoStep } from '../../agents/trpo.ts';
-import { type BatchMetrics, policySpecOf } from './metaBatch.ts';
+import { type BatchMetrics, policySpecOf, trpoSettings } from './metaBatch.ts';
 import { type EnvSource, type TaskSource, openEnvSource } from './envSource.ts';
 import { MAX_PARAMETERS, checkSizes } from './budget.ts';
 import type { EvalResult } from './evaluate.ts';
@@ -99,7 +99,7 @@ export class Rl2Learner extends EnvLearner {
       const res = await trpoStep(
         theta,
         { gradient, fvp: (v) => obj.fisherVectorProduct(v), evaluate: (th) => obj.evaluate(th), lossBefore },
-        { maxKl: cfg.maxKl, cgIters: cfg.cgIters, lsMaxSteps: cfg.lsMaxSteps, lsBacktrack: cfg.lsBacktrack },
+        trpoSettings(cfg),
       );
       assertFinite('updated parameters', res.theta);
       const metrics: BatchMetrics = {
