@@ -22,9 +22,6 @@ import { type StepSize, learnedStepBackward, learnedStepKlHvp, splitLearnedStep,
 import { type TaskData, disposeTaskData, subsampleTaskData } from './taskData.ts';
 import { adaptStep, gradsPerTask, hvpPerTask, innerLoss, meanOverTasks } from './mamlAutodiff.ts';
 
-// Compatibility for code written before the split (agents/taskData.ts, agents/mamlAutodiff.ts).
-export { type TaskArrays, type TaskData, disposeTaskData, subsampleTaskData, taskDataFromArrays } from './taskData.ts';
-export { adaptStep, innerLoss, meanOverTasks } from './mamlAutodiff.ts';
 
 
 export interface MetaObjectiveOptions {
